@@ -1,0 +1,275 @@
+"""The one typed training configuration, its validation, and how presets and overrides resolve into it.
+
+Every field carries its documentation, its allowed values (`choices`) or range (`lo`, `hi`) in the field's
+metadata; the CLI's --help, the dashboard's launch form and the validation all read them from here, so a
+field is described in exactly one place. Errors are `ConfigError`s whose message is one line naming the field
+and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A bad configuration: the message names the field and what is allowed."""
+
+
+def _f(default: Any, doc: str, *, choices: tuple | None = None, lo: float | None = None,
+       hi: float | None = None, group: str = "training") -> Any:
+    return field(default=default, metadata={"doc": doc, "choices": choices, "lo": lo, "hi": hi, "group": group})
+
+
+ACTIVATIONS = ("relu", "leaky_relu", "tanh", "elu")
+INITS = ("default", "normal", "orthogonal")
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+LOSSES = ("minimax", "ns", "hinge", "wgan", "lsgan")
+PENALTIES = ("none", "wgan_gp", "r1", "dragan")
+DATASET_NAMES = ("ring", "grid", "spiral", "moons")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines one training run. Field metadata holds the doc and the allowed values."""
+
+    # data
+    dataset: str = _f("ring", "Toy data set: ring (8 modes), grid (25 modes), spiral or moons (continuous).",
+                      choices=DATASET_NAMES, group="data")
+    n_data: int = _f(0, "Size of a fixed training set reshuffled every epoch; 0 draws fresh samples every step.",
+                     lo=0, hi=10_000_000, group="data")
+    # generator
+    z_dim: int = _f(16, "Latent dimension of G.", lo=1, hi=4096, group="generator")
+    latent: str = _f("normal", "Latent prior: standard normal or uniform on [-1, 1].",
+                     choices=("normal", "uniform"), group="generator")
+    g_width: int = _f(128, "Units per hidden layer of G.", lo=1, hi=8192, group="generator")
+    g_depth: int = _f(3, "Hidden layers of G.", lo=0, hi=32, group="generator")
+    g_act: str = _f("relu", "Hidden activation of G.", choices=ACTIVATIONS, group="generator")
+    g_bn: bool = _f(False, "BatchNorm after each hidden linear layer of G.", group="generator")
+    g_bias: bool = _f(True, "Bias in G's hidden linear layers (PacGAN's G has none).", group="generator")
+    g_init: str = _f("default", "Weight init of G: PyTorch default, normal(0, init_std^2) or orthogonal(init_gain).",
+                     choices=INITS, group="generator")
+    # discriminator
+    d_width: int = _f(128, "Units per hidden layer of D.", lo=1, hi=8192, group="discriminator")
+    d_depth: int = _f(3, "Hidden layers of D.", lo=0, hi=32, group="discriminator")
+    d_act: str = _f("relu", "Hidden activation of D (ignored by maxout layers).", choices=ACTIVATIONS,
+                    group="discriminator")
+    d_maxout: int = _f(0, "Maxout pieces per D unit (Goodfellow et al. 2013); 0 uses d_act instead.",
+                       lo=0, hi=16, group="discriminator")
+    d_init: str = _f("default", "Weight init of D: PyTorch default, normal(0, init_std^2) or orthogonal(init_gain).",
+                     choices=INITS, group="discriminator")
+    spectral_norm: bool = _f(False, "Spectral normalisation of every D layer (Miyato et al. 2018).",
+                             group="discriminator")
+    mbd_kernels: int = _f(0, "Minibatch-discrimination kernels appended to D's features (Salimans et al. 2016); "
+                             "0 turns it off.", lo=0, hi=1024, group="discriminator")
+    mbd_dim: int = _f(5, "Dimension of each minibatch-discrimination kernel.", lo=1, hi=256, group="discriminator")
+    pack: int = _f(1, "PacGAN packing degree m: D judges m samples concatenated (Lin et al. 2018).",
+                   lo=1, hi=16, group="discriminator")
+    init_std: float = _f(0.02, "Std of the normal init (g_init/d_init = normal); biases start at zero.",
+                         lo=0.0, hi=10.0, group="generator")
+    init_gain: float = _f(1.0, "Gain of the orthogonal init (g_init/d_init = orthogonal).", lo=0.0, hi=10.0,
+                          group="generator")
+    # objective
+    loss: str = _f("ns", "Adversarial loss: minimax (saturating G), ns (non-saturating), hinge, wgan, lsgan.",
+                   choices=LOSSES, group="objective")
+    penalty: str = _f("none", "Gradient penalty on D: wgan_gp (one-centred on interpolates), r1 (zero-centred on "
+                              "real data), dragan (one-centred near real data).", choices=PENALTIES, group="objective")
+    penalty_weight: float = _f(10.0, "Weight of the gradient penalty (R1: this is gamma/2).", lo=0.0, hi=1e6,
+                               group="objective")
+    clip: float = _f(0.0, "Clip every D weight to [-clip, clip] after each D step (WGAN); 0 turns it off.",
+                     lo=0.0, hi=1e3, group="objective")
+    # optimisation
+    steps: int = _f(10_000, "Training iterations (G updates).", lo=1, hi=100_000_000, group="optimisation")
+    batch_size: int = _f(512, "Minibatch size of real and of fake samples.", lo=1, hi=1_000_000,
+                         group="optimisation")
+    seed: int = _f(0, "Random seed of data, latents, init and evaluation batch.", lo=0, hi=2**31 - 1,
+                   group="optimisation")
+    lr_g: float = _f(1e-4, "Learning rate of G (TTUR: set apart from lr_d).", lo=0.0, hi=10.0, group="optimisation")
+    lr_d: float = _f(1e-4, "Learning rate of D.", lo=0.0, hi=10.0, group="optimisation")
+    optimizer_g: str = _f("adam", "Optimiser of G.", choices=OPTIMIZERS, group="optimisation")
+    optimizer_d: str = _f("adam", "Optimiser of D.", choices=OPTIMIZERS, group="optimisation")
+    beta1_g: float = _f(0.5, "Adam beta1 (RMSprop alpha is beta2; SGD momentum is beta1) of G.", lo=0.0, hi=0.9999,
+                        group="optimisation")
+    beta2_g: float = _f(0.999, "Adam beta2 of G.", lo=0.0, hi=0.99999, group="optimisation")
+    beta1_d: float = _f(0.5, "Adam beta1 of D.", lo=0.0, hi=0.9999, group="optimisation")
+    beta2_d: float = _f(0.999, "Adam beta2 of D.", lo=0.0, hi=0.99999, group="optimisation")
+    n_critic: int = _f(1, "D steps per G step.", lo=1, hi=100, group="optimisation")
+    simultaneous: bool = _f(False, "Update G and D from gradients taken at the same parameters (PacGAN's code) "
+                                   "instead of alternating D then G.", group="optimisation")
+    # tricks
+    label_smoothing: float = _f(0.0, "One-sided label smoothing: D's target for real data is 1 - this "
+                                     "(BCE and least-squares losses).", lo=0.0, hi=0.5, group="tricks")
+    label_flip: float = _f(0.0, "Probability of swapping the real and fake labels of each D sample.",
+                           lo=0.0, hi=0.5, group="tricks")
+    instance_noise: float = _f(0.0, "Std of Gaussian noise added to every D input, annealed linearly to 0 "
+                                    "over training.", lo=0.0, hi=100.0, group="tricks")
+    feature_matching: bool = _f(False, "G matches the mean of D's last hidden features on real data instead of "
+                                       "fooling D (Salimans et al. 2016).", group="tricks")
+    unrolled_steps: int = _f(0, "Unroll D's optimiser k steps on a fixed minibatch and back-propagate through the "
+                                "unroll into G's loss (Metz et al. 2017); 0 turns it off.", lo=0, hi=50,
+                             group="tricks")
+    hist_avg: float = _f(0.0, "Weight of historical averaging: |theta - running mean of theta|^2 added to G's and "
+                              "D's losses (Salimans et al. 2016).", lo=0.0, hi=1e4, group="tricks")
+    replay: float = _f(0.0, "Share of each fake D batch drawn from a buffer of past fakes (experience replay).",
+                       lo=0.0, hi=1.0, group="tricks")
+    replay_size: int = _f(10_000, "Capacity of the experience-replay buffer, in samples.", lo=1, hi=10_000_000,
+                          group="tricks")
+    ema: float = _f(0.0, "Decay of an exponential moving average of G's weights, used for evaluation; 0 turns "
+                         "it off.", lo=0.0, hi=0.99999, group="tricks")
+    # evaluation and logging
+    eval_every: int = _f(1000, "Steps between snapshots, metrics and checkpoints; 0 turns them off (the final "
+                               "step is still evaluated).", lo=0, hi=100_000_000, group="logging")
+    eval_samples: int = _f(2500, "Size of the fixed evaluation latent batch (the protocol's N).", lo=10,
+                           hi=1_000_000, group="logging")
+    grid_size: int = _f(64, "Points per side of the grid on which D and D* are recorded.", lo=8, hi=1024,
+                        group="logging")
+    log_every: int = _f(10, "Steps between logged training scalars (losses, D outputs, gradient norms).",
+                        lo=1, hi=1_000_000, group="logging")
+    device: str = _f("auto", "Where to train: auto (CUDA when available), cpu or cuda.",
+                     choices=("auto", "cpu", "cuda"), group="logging")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+FIELDS = {f.name: f for f in fields(TrainConfig)}
+PROBABILITY_LOSSES = ("minimax", "ns")  # D's sigmoid is a probability of "real"
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    """Turn a raw value (a CLI string or a JSON value) into the field's type, or fail naming the field."""
+    spec = FIELDS[name]
+    kind = spec.type if isinstance(spec.type, type) else {"int": int, "float": float, "bool": bool, "str": str}[spec.type]
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+            return raw.lower() in ("true", "1", "yes", "on")
+        if isinstance(raw, int) and raw in (0, 1):
+            return bool(raw)
+        raise ConfigError(f"{name}: expected a boolean (true/false), got {raw!r}")
+    if kind is int:
+        if isinstance(raw, bool):
+            raise ConfigError(f"{name}: expected an integer, got {raw!r}")
+        if isinstance(raw, int):
+            return raw
+        if isinstance(raw, float) and raw.is_integer():
+            return int(raw)
+        try:
+            return int(str(raw).replace("_", ""))
+        except ValueError:
+            raise ConfigError(f"{name}: expected an integer, got {raw!r}") from None
+    if kind is float:
+        if isinstance(raw, bool):
+            raise ConfigError(f"{name}: expected a number, got {raw!r}")
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}: expected a number, got {raw!r}") from None
+        if not math.isfinite(value):
+            raise ConfigError(f"{name}: expected a finite number, got {raw!r}")
+        return value
+    if not isinstance(raw, str):
+        raise ConfigError(f"{name}: expected text, got {raw!r}")
+    return raw
+
+
+def allowed(name: str) -> str:
+    """Human description of what a field allows, used in error messages and in --help."""
+    meta = FIELDS[name].metadata
+    if meta["choices"]:
+        return "one of " + ", ".join(meta["choices"])
+    if meta["lo"] is not None:
+        return f"{meta['lo']:g} to {meta['hi']:g}"
+    return "true or false" if FIELDS[name].type in (bool, "bool") else "any value"
+
+
+def validate(cfg: TrainConfig) -> TrainConfig:
+    """Check every field's range and the combinations that cannot work together; return cfg."""
+    for name, spec in FIELDS.items():
+        value, meta = getattr(cfg, name), spec.metadata
+        if meta["choices"] and value not in meta["choices"]:
+            raise ConfigError(f"{name}: '{value}' is not allowed, use {allowed(name)}")
+        if meta["lo"] is not None and not (meta["lo"] <= value <= meta["hi"]):
+            raise ConfigError(f"{name}: {value} is out of range, allowed {allowed(name)}")
+    if cfg.batch_size % cfg.pack:
+        raise ConfigError(f"batch_size: {cfg.batch_size} must be a multiple of pack ({cfg.pack})")
+    if cfg.eval_samples % cfg.pack:
+        raise ConfigError(f"eval_samples: {cfg.eval_samples} must be a multiple of pack ({cfg.pack})")
+    if cfg.n_data and cfg.n_data < cfg.batch_size:
+        raise ConfigError(f"n_data: {cfg.n_data} must be 0 or at least batch_size ({cfg.batch_size})")
+    if cfg.label_smoothing and cfg.loss not in ("minimax", "ns", "lsgan"):
+        raise ConfigError(f"label_smoothing: only for minimax, ns and lsgan losses, not '{cfg.loss}'")
+    if cfg.feature_matching and cfg.d_depth == 0 and cfg.mbd_kernels == 0:
+        raise ConfigError("feature_matching: needs D hidden features, set d_depth >= 1")
+    if cfg.unrolled_steps and (cfg.spectral_norm or cfg.simultaneous or cfg.n_critic > 1):
+        raise ConfigError("unrolled_steps: cannot be combined with spectral_norm, simultaneous or n_critic > 1")
+    if cfg.unrolled_steps and cfg.optimizer_d == "rmsprop":
+        raise ConfigError("unrolled_steps: unrolls adam or sgd, not rmsprop (set optimizer_d)")
+    if cfg.simultaneous and cfg.n_critic > 1:
+        raise ConfigError("simultaneous: one D and one G update per step, so n_critic must be 1")
+    if cfg.clip and cfg.spectral_norm:
+        raise ConfigError("clip: weight clipping and spectral_norm both constrain D, choose one")
+    return cfg
+
+
+def parse_assignment(text: str) -> tuple[str, str]:
+    """'key=value' from a --set flag."""
+    if "=" not in text:
+        raise ConfigError(f"--set: expected key=value, got {text!r}")
+    key, value = text.split("=", 1)
+    return key.strip(), value.strip()
+
+
+def apply_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, raw in overrides.items():
+        if key not in FIELDS:
+            raise ConfigError(f"{key}: unknown field, see --help for the list of fields")
+        out[key] = _coerce(key, raw)
+    return out
+
+
+def build_config(preset: str | None = None, overrides: dict[str, Any] | None = None,
+                 base: dict[str, Any] | None = None) -> TrainConfig:
+    """Defaults, then a config file's values (base), then a preset, then --set overrides; validated."""
+    from engine.presets import preset_overrides
+
+    values = TrainConfig().to_dict()
+    if base:
+        values = apply_overrides(values, base)
+    if preset:
+        values = apply_overrides(values, preset_overrides(preset))
+    if overrides:
+        values = apply_overrides(values, overrides)
+    return validate(TrainConfig(**values))
+
+
+def load_json(path: str) -> dict[str, Any]:
+    try:
+        with open(path) as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"--config: file not found: {path}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--config: {path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config: {path} must hold a JSON object of field: value")
+    return data
+
+
+def schema() -> list[dict[str, Any]]:
+    """One dict per field (name, type, default, doc, choices, lo, hi, group) for forms and --help."""
+    out = []
+    for name, spec in FIELDS.items():
+        meta = spec.metadata
+        type_name = spec.type if isinstance(spec.type, str) else spec.type.__name__
+        out.append({"name": name, "type": type_name, "default": spec.default, "doc": meta["doc"],
+                    "choices": meta["choices"], "lo": meta["lo"], "hi": meta["hi"], "group": meta["group"]})
+    return out

@@ -1,0 +1,84 @@
+"""Presets as data: named overrides of TrainConfig, each with a one-line description and its source.
+
+A preset is never code: "WGAN-GP" is the Wasserstein loss + the gradient penalty + n_critic + its optimiser
+settings. Anything a preset sets can still be overridden with --set.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.config import ConfigError
+
+PROTOCOL_A = {
+    # PacGAN's code (Lin et al. 2018): see ../shared/reference/toy-protocol.md, protocol A.
+    "z_dim": 2, "latent": "normal",
+    "g_width": 400, "g_depth": 4, "g_act": "relu", "g_bn": True, "g_bias": False, "g_init": "normal",
+    "d_width": 200, "d_depth": 3, "d_maxout": 5, "d_init": "normal", "init_std": 0.02,
+    "loss": "ns", "lr_g": 1e-4, "lr_d": 1e-4, "beta1_g": 0.8, "beta2_g": 0.999, "beta1_d": 0.8, "beta2_d": 0.999,
+    "batch_size": 100, "n_data": 100_000, "simultaneous": True, "steps": 400_000,
+}
+
+PROTOCOL_B = {
+    # The small-network lineage of VEEGAN / unrolled-GAN baselines: toy-protocol.md, protocol B. The unrolled-GAN
+    # notebook builds G and D under one orthogonal(1.4) initialiser scope, so D gets it too.
+    "z_dim": 256, "latent": "normal",
+    "g_width": 128, "g_depth": 2, "g_act": "tanh", "g_init": "orthogonal",
+    "d_width": 128, "d_depth": 2, "d_act": "tanh", "d_init": "orthogonal", "init_gain": 1.4,
+    "loss": "ns", "lr_g": 1e-3, "lr_d": 1e-4, "beta1_g": 0.5, "beta2_g": 0.999, "beta1_d": 0.5, "beta2_d": 0.999,
+    "batch_size": 512, "n_data": 0, "steps": 25_000, "n_critic": 1, "simultaneous": False,
+}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "vanilla": {"doc": "Original minimax GAN: G minimises log(1 - D(G(z))), which saturates early.",
+                "source": "Goodfellow et al. 2014", "set": {"loss": "minimax"}},
+    "ns": {"doc": "Non-saturating GAN: G maximises log D(G(z)).",
+           "source": "Goodfellow et al. 2014, sec. 3", "set": {"loss": "ns"}},
+    "hinge": {"doc": "Hinge loss for D, -D(G(z)) for G.",
+              "source": "Lim & Ye 2017; Miyato et al. 2018", "set": {"loss": "hinge"}},
+    "wgan": {"doc": "Wasserstein critic with weight clipping 0.01, 5 critic steps, RMSprop 5e-5.",
+             "source": "Arjovsky et al. 2017, Algorithm 1",
+             "set": {"loss": "wgan", "clip": 0.01, "n_critic": 5, "optimizer_g": "rmsprop", "optimizer_d": "rmsprop",
+                     "lr_g": 5e-5, "lr_d": 5e-5, "beta2_g": 0.99, "beta2_d": 0.99}},
+    "wgan-gp": {"doc": "Wasserstein critic with a one-centred gradient penalty (10) on interpolates, 5 critic steps.",
+                "source": "Gulrajani et al. 2017, Algorithm 1 (toy settings of their code)",
+                "set": {"loss": "wgan", "penalty": "wgan_gp", "penalty_weight": 10.0, "n_critic": 5,
+                        "lr_g": 1e-4, "lr_d": 1e-4, "beta1_g": 0.5, "beta2_g": 0.9, "beta1_d": 0.5,
+                        "beta2_d": 0.9}},
+    "lsgan": {"doc": "Least-squares GAN with targets a=0, b=1, c=1.", "source": "Mao et al. 2017",
+              "set": {"loss": "lsgan"}},
+    "sngan": {"doc": "Spectral normalisation of every D layer with the hinge loss.",
+              "source": "Miyato et al. 2018", "set": {"loss": "hinge", "spectral_norm": True, "lr_g": 2e-4,
+                                                      "lr_d": 2e-4, "beta1_g": 0.5, "beta1_d": 0.5}},
+    "r1": {"doc": "Non-saturating GAN with the zero-centred R1 penalty on real data (gamma = 10).",
+           "source": "Mescheder et al. 2018", "set": {"loss": "ns", "penalty": "r1", "penalty_weight": 5.0}},
+    "dragan": {"doc": "Non-saturating GAN with DRAGAN's one-centred penalty around perturbed real data.",
+               "source": "Kodali et al. 2017", "set": {"loss": "ns", "penalty": "dragan", "penalty_weight": 10.0}},
+    "unrolled": {"doc": "Protocol B with D unrolled 5 steps inside G's loss.",
+                 "source": "Metz et al. 2017; toy-protocol.md protocol B", "set": {**PROTOCOL_B, "unrolled_steps": 5}},
+    "pacgan2": {"doc": "Non-saturating GAN whose D judges packs of 2 samples.",
+                "source": "Lin et al. 2018", "set": {"loss": "ns", "pack": 2}},
+    "pacgan4": {"doc": "Non-saturating GAN whose D judges packs of 4 samples.",
+                "source": "Lin et al. 2018", "set": {"loss": "ns", "pack": 4}},
+    "featmatch": {"doc": "G matches the mean of D's last hidden features on real data.",
+                  "source": "Salimans et al. 2016, sec. 3.1", "set": {"loss": "ns", "feature_matching": True}},
+    "mbdisc": {"doc": "D sees minibatch-discrimination features (50 kernels of dimension 5).",
+               "source": "Salimans et al. 2016, sec. 3.2", "set": {"loss": "ns", "mbd_kernels": 50, "mbd_dim": 5}},
+    "protocol-a": {"doc": "Reference protocol A exactly: PacGAN's code (maxout D, BN G, 400k steps; pack via --set).",
+                   "source": "Lin et al. 2018; toy-protocol.md protocol A", "set": PROTOCOL_A},
+    "protocol-b": {"doc": "Reference protocol B exactly: 2x128 tanh nets, TTUR 1e-3/1e-4, 25k steps.",
+                   "source": "Metz et al. 2017, Srivastava et al. 2017; toy-protocol.md protocol B",
+                   "set": PROTOCOL_B},
+}
+
+
+def preset_overrides(name: str) -> dict[str, Any]:
+    if name not in PRESETS:
+        raise ConfigError(f"preset: unknown '{name}', allowed: {', '.join(PRESETS)}")
+    return dict(PRESETS[name]["set"])
+
+
+def describe_presets() -> list[str]:
+    """One line per preset: name first, then its description and source."""
+    width = max(map(len, PRESETS))
+    return [f"{name:<{width}}  {p['doc']} [{p['source']}]" for name, p in PRESETS.items()]
