@@ -200,8 +200,6 @@ def validate(cfg: TrainConfig) -> TrainConfig:
             raise ConfigError(f"{name}: {value} is out of range, allowed {allowed(name)}")
     if cfg.batch_size % cfg.pack:
         raise ConfigError(f"batch_size: {cfg.batch_size} must be a multiple of pack ({cfg.pack})")
-    if cfg.eval_samples % cfg.pack:
-        raise ConfigError(f"eval_samples: {cfg.eval_samples} must be a multiple of pack ({cfg.pack})")
     if cfg.n_data and cfg.n_data < cfg.batch_size:
         raise ConfigError(f"n_data: {cfg.n_data} must be 0 or at least batch_size ({cfg.batch_size})")
     if cfg.label_smoothing and cfg.loss not in ("minimax", "ns", "lsgan"):

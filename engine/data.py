@@ -44,7 +44,9 @@ class Mixture:
         """Exact log-density log p(x) at points x (N, 2), computed stably in float64."""
         x = np.asarray(x, dtype=np.float64)
         # log N(x; mu_k, s^2 I) = -|x - mu_k|^2 / (2 s^2) - log(2 pi s^2)
-        sq = ((x[:, None, :] - self.means[None, :, :]) ** 2).sum(-1)
+        # |x - mu|^2 expanded, so no (N, K, 2) temporary is built for the dense continuous mixtures
+        sq = (x**2).sum(1)[:, None] + (self.means**2).sum(1)[None, :] - 2 * x @ self.means.T
+        sq = np.maximum(sq, 0.0)
         log_comp = -sq / (2 * self.sigma**2) - math.log(2 * math.pi * self.sigma**2)
         a = log_comp + np.log(self.weights)[None, :]
         peak = a.max(axis=1, keepdims=True)

@@ -1,0 +1,280 @@
+"""The engine's only door to MLflow: where the store is, how a run is created, and buffered logging.
+
+Store: `MLFLOW_TRACKING_URI` when set (a server URL for teams, another SQLite file, a database URI), else the
+embedded `sqlite:///<repo>/runs/mlflow.db`, created on first use, with artifacts under `<repo>/runs/artifacts`.
+Experiments are always created with an explicit artifact location next to a file-based store, so artifacts never
+land in a stray `./mlruns` of whatever directory a process was started from.
+
+Logging is buffered: `RunLogger` hands metrics, tags and artifacts to one background thread, which sends them with
+`log_batch` (at most 1000 metrics a call) about once a second and writes the heartbeat tag every few seconds, so
+training never waits on the store. MLflow's own HTTP client retries with backoff when a server is briefly away.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import queue
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_EXPERIMENT = "ganboard"
+HEARTBEAT_TAG = "ganboard.heartbeat"  # unix time, rewritten every HEARTBEAT_S while the process lives
+STEP_TAG = "ganboard.step"
+HEARTBEAT_S = 5.0
+FLUSH_S = 1.0
+# Run statuses as MLflow spells them; SCHEDULED is a queued run that has not started.
+QUEUED, RUNNING, FINISHED, FAILED, KILLED = "SCHEDULED", "RUNNING", "FINISHED", "FAILED", "KILLED"
+
+
+def tracking_uri() -> str:
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+    if uri:
+        return uri
+    (REPO_ROOT / "runs").mkdir(exist_ok=True)
+    return f"sqlite:///{REPO_ROOT / 'runs' / 'mlflow.db'}"
+
+
+def artifact_root(uri: str | None = None) -> str | None:
+    """Where new experiments keep artifacts: beside a SQLite file, GANBOARD_ARTIFACT_ROOT, or the server's choice."""
+    uri = uri or tracking_uri()
+    if os.environ.get("GANBOARD_ARTIFACT_ROOT"):
+        return os.environ["GANBOARD_ARTIFACT_ROOT"]
+    if uri.startswith("sqlite:///"):
+        return str(Path(uri[len("sqlite:///"):]).resolve().parent / "artifacts")
+    return None  # a tracking server serves artifacts itself
+
+
+def is_local_sqlite(uri: str | None = None) -> bool:
+    return (uri or tracking_uri()).startswith("sqlite:")
+
+
+def client():
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri())
+
+
+def experiment_id(name: str = DEFAULT_EXPERIMENT) -> str:
+    c = client()
+    exp = c.get_experiment_by_name(name)
+    if exp is not None:
+        if exp.lifecycle_stage == "deleted":
+            c.restore_experiment(exp.experiment_id)
+        return exp.experiment_id
+    root = artifact_root()
+    try:
+        return c.create_experiment(name, artifact_location=f"{root}/{name}" if root else None)
+    except Exception:  # another process created it between our look and our create
+        exp = c.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def create_run(config: dict[str, Any], *, experiment: str = DEFAULT_EXPERIMENT, run_name: str | None = None,
+               tags: dict[str, str] | None = None, status: str = RUNNING) -> str:
+    """Create a run holding the whole config (params in one call, config.json artifact) and return its id."""
+    from mlflow.entities import Param, RunTag
+
+    c = client()
+    all_tags = {"ganboard.dataset": config["dataset"], "ganboard.loss": config["loss"],
+                "ganboard.penalty": config["penalty"], "ganboard.seed": str(config["seed"]), **(tags or {})}
+    commit = git_commit()
+    if commit:
+        all_tags["mlflow.source.git.commit"] = commit
+    run = c.create_run(experiment_id(experiment), run_name=run_name, tags=all_tags)
+    run_id = run.info.run_id
+    c.log_batch(run_id, params=[Param(k, str(v)) for k, v in sorted(config.items())])
+    log_text(run_id, "config.json", json.dumps(config, indent=2, sort_keys=True))
+    if status != RUNNING:
+        c.update_run(run_id, status=status)
+    return run_id
+
+
+def log_text(run_id: str, artifact_file: str, text: str) -> None:
+    client().log_text(run_id, text, artifact_file)
+
+
+def set_tags(run_id: str, tags: dict[str, Any]) -> None:
+    from mlflow.entities import RunTag
+
+    client().log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+
+def set_status(run_id: str, status: str) -> None:
+    c = client()
+    if status in (FINISHED, FAILED, KILLED):
+        c.set_terminated(run_id, status)
+    else:
+        c.update_run(run_id, status=status)
+
+
+def get_run(run_id: str):
+    return client().get_run(run_id)
+
+
+class RunLogger:
+    """Buffered, thread-backed logging into one MLflow run. Call `close(status)` exactly once."""
+
+    def __init__(self, run_id: str):
+        from mlflow.entities import Metric, RunTag
+
+        self._Metric, self._RunTag = Metric, RunTag
+        self.run_id = run_id
+        self._client = client()
+        self._metrics: list = []
+        self._tags: dict[str, str] = {}
+        self._jobs: queue.Queue = queue.Queue()
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._tmp = tempfile.TemporaryDirectory(prefix="ganboard-")
+        self.errors: list[str] = []
+        self._client.update_run(run_id, status=RUNNING)
+        self._beat()
+        self._thread = threading.Thread(target=self._work, name="ganboard-logger", daemon=True)
+        self._thread.start()
+
+    # --- called from the training loop; none of these waits on the store ---
+    def log_metrics(self, values: dict[str, float], step: int) -> None:
+        now = int(time.time() * 1000)
+        with self._lock:
+            self._metrics.extend(self._Metric(k, float(v), now, step) for k, v in values.items())
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        with self._lock:
+            self._tags.update({k: str(v) for k, v in tags.items()})
+
+    def log_npz(self, artifact_file: str, **arrays: np.ndarray) -> None:
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        self._jobs.put(("bytes", artifact_file, buf.getvalue()))
+
+    def log_torch(self, artifact_file: str, state: dict[str, Any]) -> None:
+        import torch
+
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        self._jobs.put(("bytes", artifact_file, buf.getvalue()))
+
+    def log_file(self, local_path: str, artifact_dir: str | None = None) -> None:
+        self._jobs.put(("file", artifact_dir, local_path))
+
+    def close(self, status: str) -> None:
+        """Flush everything, then mark the run terminated with `status`."""
+        self._closing.set()
+        self._thread.join()
+        self._flush()
+        self._drain_jobs()
+        self._client.set_terminated(self.run_id, status)
+        self._tmp.cleanup()
+
+    # --- the background thread ---
+    def _work(self) -> None:
+        last_beat = time.monotonic()
+        while not self._closing.wait(FLUSH_S):
+            self._flush()
+            self._drain_jobs()
+            if time.monotonic() - last_beat >= HEARTBEAT_S:
+                self._beat()
+                last_beat = time.monotonic()
+
+    def _beat(self) -> None:
+        self.set_tags({HEARTBEAT_TAG: f"{time.time():.0f}"})
+        self._flush()
+
+    def _flush(self) -> None:
+        with self._lock:
+            metrics, self._metrics = self._metrics, []
+            tags, self._tags = self._tags, {}
+        tag_list = [self._RunTag(k, v) for k, v in tags.items()]
+        for i in range(0, max(len(metrics), 1), 1000):
+            chunk = metrics[i:i + 1000]
+            if chunk or tag_list:
+                self._call(self._client.log_batch, self.run_id, metrics=chunk, tags=tag_list if i == 0 else [])
+
+    def _drain_jobs(self) -> None:
+        while True:
+            try:
+                kind, target, payload = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "bytes":
+                path = Path(self._tmp.name) / target
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(payload)
+                parent = str(Path(target).parent)
+                self._call(self._client.log_artifact, self.run_id, str(path), None if parent == "." else parent)
+                path.unlink(missing_ok=True)
+            else:
+                self._call(self._client.log_artifact, self.run_id, payload, target)
+
+    def _call(self, fn, *args, **kwargs) -> None:
+        # The store can be briefly away (a restarted server): retry with backoff, then record the failure
+        # rather than kill the training; the loop checks `errors` and fails the run clearly.
+        delay = 0.5
+        for attempt in range(6):
+            try:
+                fn(*args, **kwargs)
+                return
+            except Exception as exc:  # noqa: BLE001 - any store error is retried the same way
+                if attempt == 5:
+                    self.errors.append(f"{type(exc).__name__}: {exc}"[:500])
+                    return
+                time.sleep(delay)
+                delay = min(delay * 2, 8.0)
+
+
+# --- reading back what a run logged (used by evaluate, resume and sampling) ---
+def download(run_id: str, artifact_path: str, dst: str | None = None) -> str:
+    return client().download_artifacts(run_id, artifact_path, dst or tempfile.mkdtemp(prefix="ganboard-"))
+
+
+def list_artifacts(run_id: str, path: str | None = None) -> list[str]:
+    return [f.path for f in client().list_artifacts(run_id, path)]
+
+
+def snapshot_steps(run_id: str, folder: str = "samples") -> list[int]:
+    return sorted(int(Path(p).stem.split("_")[-1]) for p in list_artifacts(run_id, folder) if p.endswith(".npz"))
+
+
+def load_run_config(run_id: str) -> dict[str, Any]:
+    with open(download(run_id, "config.json")) as fh:
+        return json.load(fh)
+
+
+def load_run_snapshot(run_id: str, step: int | None = None) -> tuple[int, np.ndarray, dict[str, Any]]:
+    """(step, samples (N, 2), config) of a logged snapshot: the one at `step`, or the latest."""
+    steps = snapshot_steps(run_id)
+    if not steps:
+        raise ValueError(f"run {run_id}: no sample snapshots logged")
+    if step is None:
+        step = steps[-1]
+    elif step not in steps:
+        raise ValueError(f"--step: run {run_id} has no snapshot at step {step}; it has {steps[0]}..{steps[-1]}")
+    with np.load(download(run_id, f"samples/step_{step:07d}.npz")) as data:
+        x = data["x"]
+    return step, x, load_run_config(run_id)
+
+
+def load_checkpoint(run_id: str, which: str = "last") -> dict[str, Any]:
+    import torch
+
+    path = download(run_id, f"checkpoints/{which}.pt")
+    return torch.load(path, map_location="cpu", weights_only=False)

@@ -1,0 +1,491 @@
+"""Train one GAN on a toy mixture and log it to MLflow: `python -m engine.train --preset wgan-gp --set seed=3`.
+
+The loop reads top to bottom in labelled blocks: D step(s), G step, log, evaluate + snapshot. The loss owns the
+math (losses.py), the penalty registry owns the regularisers (penalties.py); this file owns the schedule and
+the tricks that change what D or G sees (packing, label smoothing and flipping, instance noise, experience
+replay, unrolling, historical averaging, EMA). Logged training scalars are means over the last `log_every`
+steps; `grad/d` and `grad/g` are the gradient norms of the last update before each log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import math
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.func import functional_call
+
+from engine import losses as losses_lib
+from engine import metrics as metrics_lib
+from engine import penalties as penalties_lib
+from engine.config import ConfigError, TrainConfig, build_config, load_json, parse_assignment
+from engine.data import DataStream, Mixture, get_dataset
+from engine.health import classify
+from engine.nets import Discriminator, Generator, pack, sample_latent
+
+EVAL_SEED_OFFSET = 1_000_003  # the evaluation latents and real samples use their own stream, fixed per seed
+
+
+class Diverged(RuntimeError):
+    def __init__(self, step: int, what: str):
+        super().__init__(f"{what} is not finite at step {step}")
+        self.step = step
+
+
+@dataclass
+class TrainResult:
+    status: str  # FINISHED, FAILED or KILLED
+    step: int  # iterations completed
+    last_scalars: dict[str, float] = field(default_factory=dict)
+    last_metrics: dict[str, float] = field(default_factory=dict)
+    reason: str = ""
+
+
+class NullLogger:
+    """Stands in for RunLogger when nothing is tracked (tests, benchmarks of the bare loop)."""
+
+    errors: list[str] = []
+
+    def log_metrics(self, values, step): ...
+    def set_tags(self, tags): ...
+    def log_npz(self, name, **arrays): ...
+    def log_torch(self, name, state): ...
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: cuda was asked for but no CUDA device is available, use auto or cpu")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def make_optimizer(name: str, params, lr: float, beta1: float, beta2: float) -> torch.optim.Optimizer:
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=(beta1, beta2))
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, alpha=beta2)
+    return torch.optim.SGD(params, lr=lr, momentum=beta1)
+
+
+def grad_norm(params) -> float:
+    grads = [p.grad for p in params if p.grad is not None]
+    return float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))) if grads else 0.0
+
+
+def _set_grads(params, grads) -> None:
+    for p, g in zip(params, grads):
+        p.grad = g
+
+
+class Trainer:
+    """The state of one run (nets, optimisers, generators, trick buffers) and the step that advances it."""
+
+    def __init__(self, cfg: TrainConfig, device: torch.device):
+        self.cfg, self.device = cfg, device
+        torch.manual_seed(cfg.seed)
+        self.mixture: Mixture = get_dataset(cfg.dataset)
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self.data = DataStream(self.mixture, cfg.batch_size, cfg.n_data, self.gen)
+        self.G, self.D = Generator(cfg).to(device), Discriminator(cfg).to(device)
+        self.g_params, self.d_params = list(self.G.parameters()), list(self.D.parameters())
+        self.opt_g = make_optimizer(cfg.optimizer_g, self.g_params, cfg.lr_g, cfg.beta1_g, cfg.beta2_g)
+        self.opt_d = make_optimizer(cfg.optimizer_d, self.d_params, cfg.lr_d, cfg.beta1_d, cfg.beta2_d)
+        self.loss_fn = losses_lib.LOSSES[cfg.loss]
+        self.penalty_fn = penalties_lib.PENALTIES[cfg.penalty]
+        self.real_target = 1.0 - cfg.label_smoothing
+        self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if cfg.ema else None
+        self.hist_g = [p.detach().clone() for p in self.g_params] if cfg.hist_avg else None
+        self.hist_d = [p.detach().clone() for p in self.d_params] if cfg.hist_avg else None
+        self.replay_buf = torch.empty(0, 2, device=device)
+        self.step = 0
+        eval_gen = torch.Generator().manual_seed(cfg.seed + EVAL_SEED_OFFSET)
+        self.z_eval = sample_latent(cfg.eval_samples, cfg, eval_gen, device)
+        self.real_eval = self.mixture.sample(cfg.eval_samples, eval_gen).numpy()
+        lo_x, hi_x, lo_y, hi_y = self.mixture.bounds()
+        self.grid_xs = np.linspace(lo_x, hi_x, cfg.grid_size, dtype=np.float32)
+        self.grid_ys = np.linspace(lo_y, hi_y, cfg.grid_size, dtype=np.float32)
+
+    # ----- what D sees -----
+    def d_input(self, x: Tensor) -> Tensor:
+        """Instance noise (annealed to 0 over training), then packing."""
+        if self.cfg.instance_noise:
+            std = self.cfg.instance_noise * max(0.0, 1.0 - self.step / self.cfg.steps)
+            x = x + std * torch.randn(x.shape, generator=self.gen).to(x.device)
+        return pack(x, self.cfg.pack)
+
+    def with_replay(self, fake: Tensor) -> Tensor:
+        """Swap a share of the fake batch for past fakes, then remember the fresh ones."""
+        n_old = int(self.cfg.replay * len(fake))
+        fresh = fake
+        if n_old and len(self.replay_buf) >= n_old:
+            idx = torch.randint(len(self.replay_buf), (n_old,), generator=self.gen).to(fake.device)
+            fake = torch.cat([self.replay_buf[idx], fake[n_old:]])
+        self.replay_buf = torch.cat([fresh.detach(), self.replay_buf])[: self.cfg.replay_size]
+        return fake
+
+    def flip_labels(self, real_logits: Tensor, fake_logits: Tensor) -> tuple[Tensor, Tensor]:
+        flip = (torch.rand(real_logits.shape, generator=self.gen) < self.cfg.label_flip).to(real_logits.device)
+        return torch.where(flip, fake_logits, real_logits), torch.where(flip, real_logits, fake_logits)
+
+    def hist_penalty(self, params, means) -> Tensor:
+        return self.cfg.hist_avg * sum(((p - m) ** 2).sum() for p, m in zip(params, means))
+
+    def d_objective(self, real: Tensor, fake: Tensor) -> tuple[Tensor, losses_lib.LossTerms]:
+        real_in, fake_in = self.d_input(real), self.d_input(fake)
+        real_logits, fake_logits = self.D(real_in), self.D(fake_in)
+        if self.cfg.label_flip:
+            real_logits, fake_logits = self.flip_labels(real_logits, fake_logits)
+        terms = self.loss_fn(real_logits, fake_logits, self.real_target)
+        total = terms.d
+        if self.cfg.penalty != "none":
+            total = total + self.cfg.penalty_weight * self.penalty_fn(self.D, real_in, fake_in, self.gen)
+        if self.hist_d is not None:
+            total = total + self.hist_penalty(self.d_params, self.hist_d)
+        return total, terms
+
+    def g_objective(self, real: Tensor, fake: Tensor, d: Callable[[Tensor], Tensor]) -> Tensor:
+        fake_in = self.d_input(fake)
+        if self.cfg.feature_matching:
+            # |E f(real) - E f(G(z))|^2 on D's last hidden layer
+            total = (self.D.features(self.d_input(real)).detach().mean(0) - self.D.features(fake_in).mean(0)).pow(2).sum()
+        else:
+            fake_logits = d(fake_in)
+            total = self.loss_fn(fake_logits.detach(), fake_logits, self.real_target).g
+        if self.hist_g is not None:
+            total = total + self.hist_penalty(self.g_params, self.hist_g)
+        return total
+
+    # ----- one iteration -----
+    def train_step(self) -> losses_lib.LossTerms:
+        cfg = self.cfg
+        if cfg.simultaneous:
+            terms = self.simultaneous_step()
+        else:
+            # --- D step(s) ---
+            for _ in range(cfg.n_critic):
+                real = self.data.next().to(self.device)
+                with torch.no_grad():
+                    fake = self.G(sample_latent(cfg.batch_size, cfg, self.gen, self.device))
+                if cfg.replay:
+                    fake = self.with_replay(fake)
+                d_total, terms = self.d_objective(real, fake)
+                _set_grads(self.d_params, torch.autograd.grad(d_total, self.d_params))
+                self.opt_d.step()
+                if cfg.clip:
+                    penalties_lib.clip_weights(self.D, cfg.clip)
+            # --- G step ---
+            fake = self.G(sample_latent(cfg.batch_size, cfg, self.gen, self.device))
+            d = self.unrolled_d(real, fake) if cfg.unrolled_steps else self.D
+            g_total = self.g_objective(real, fake, d)
+            _set_grads(self.g_params, torch.autograd.grad(g_total, self.g_params))
+            self.opt_g.step()
+            terms.g = g_total.detach()
+        self.after_updates()
+        self.step += 1
+        return terms
+
+    def simultaneous_step(self) -> losses_lib.LossTerms:
+        """G and D gradients taken at the same parameters, then both applied (PacGAN's code)."""
+        real = self.data.next().to(self.device)
+        fake = self.G(sample_latent(self.cfg.batch_size, self.cfg, self.gen, self.device))
+        d_total, terms = self.d_objective(real, fake)
+        g_total = self.g_objective(real, fake, self.D)
+        d_grads = torch.autograd.grad(d_total, self.d_params, retain_graph=True)
+        g_grads = torch.autograd.grad(g_total, self.g_params)
+        _set_grads(self.d_params, d_grads)
+        _set_grads(self.g_params, g_grads)
+        self.opt_d.step()
+        self.opt_g.step()
+        if self.cfg.clip:
+            penalties_lib.clip_weights(self.D, self.cfg.clip)
+        terms.g = g_total.detach()
+        return terms
+
+    def unrolled_d(self, real: Tensor, fake: Tensor) -> Callable[[Tensor], Tensor]:
+        """D after k differentiable optimiser steps on this minibatch, starting from D's real optimiser state.
+
+        The fakes stay attached to G's graph, so G's loss sees how D would react to it (Metz et al. 2017).
+        """
+        cfg = self.cfg
+        names = [n for n, _ in self.D.named_parameters()]
+        params = list(self.d_params)
+        state = [self.opt_d.state.get(p, {}) for p in self.d_params]
+        m = [s["exp_avg"].clone() if "exp_avg" in s else torch.zeros_like(p) for s, p in zip(state, params)]
+        v = [s["exp_avg_sq"].clone() if "exp_avg_sq" in s else torch.zeros_like(p) for s, p in zip(state, params)]
+        t = int(state[0]["step"]) if state and "step" in state[0] else 0
+        real_in, fake_in = self.d_input(real), self.d_input(fake)
+        b1, b2 = cfg.beta1_d, cfg.beta2_d
+
+        def d_at(ps):
+            return lambda x: functional_call(self.D, dict(zip(names, ps)), (x,))
+
+        for _ in range(cfg.unrolled_steps):
+            d_fn = d_at(params)
+            loss = self.loss_fn(d_fn(real_in), d_fn(fake_in), self.real_target).d
+            if cfg.penalty != "none":
+                loss = loss + cfg.penalty_weight * self.penalty_fn(d_fn, real_in, fake_in, self.gen)
+            grads = torch.autograd.grad(loss, params, create_graph=True)
+            if cfg.optimizer_d == "sgd":
+                params = [p - cfg.lr_d * g for p, g in zip(params, grads)]
+                continue
+            t += 1
+            m = [b1 * mi + (1 - b1) * g for mi, g in zip(m, grads)]
+            v = [b2 * vi + (1 - b2) * g * g for vi, g in zip(v, grads)]
+            params = [p - cfg.lr_d * (mi / (1 - b1**t)) / ((vi / (1 - b2**t)).sqrt() + 1e-8)
+                      for p, mi, vi in zip(params, m, v)]
+        return d_at(params)
+
+    @torch.no_grad()
+    def after_updates(self) -> None:
+        if self.G_ema is not None:
+            for p_ema, p in zip(self.G_ema.parameters(), self.g_params):
+                p_ema.lerp_(p, 1.0 - self.cfg.ema)
+            for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+                b_ema.copy_(b)
+        if self.hist_g is not None:
+            n = self.step + 2  # the running mean includes the initial parameters
+            for means, params in ((self.hist_g, self.g_params), (self.hist_d, self.d_params)):
+                for mean, p in zip(means, params):
+                    mean.add_((p - mean) / n)
+
+    # ----- evaluation -----
+    @torch.no_grad()
+    def d_prob_at(self, points: np.ndarray) -> np.ndarray:
+        """D at single points (replicated m times to fill a pack), as a probability or raw for critics."""
+        x = torch.as_tensor(points, dtype=torch.float32, device=self.device)
+        logits = self.D(pack(x.repeat_interleave(self.cfg.pack, dim=0), self.cfg.pack))
+        prob = losses_lib.d_probability(self.cfg.loss, logits)
+        return (logits if prob is None else prob).cpu().numpy()
+
+    @torch.no_grad()
+    def sample(self, z: Tensor) -> np.ndarray:
+        g = self.G_ema if self.G_ema is not None else self.G
+        was_training = g.training
+        g.eval()
+        x = g(z).cpu().numpy().astype(np.float32)
+        g.train(was_training)
+        return x
+
+    def evaluate(self) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        """Metrics of the fixed evaluation batch, and the arrays to snapshot (samples, D and D* on the grid)."""
+        fake = self.sample(self.z_eval)
+        d_is_prob = losses_lib.d_probability(self.cfg.loss, torch.zeros(1)) is not None
+        if np.isfinite(fake).all():
+            values = metrics_lib.evaluate(self.mixture, fake, self.real_eval, d_real=self.d_prob_at(self.real_eval),
+                                          d_fake=self.d_prob_at(fake), d_is_prob=d_is_prob)
+        else:
+            values = {}
+        gx, gy = np.meshgrid(self.grid_xs, self.grid_ys)  # row i is y = ys[i]
+        points = np.stack([gx.ravel(), gy.ravel()], axis=1)
+        shape = (len(self.grid_ys), len(self.grid_xs))
+        field_arrays = {"xs": self.grid_xs, "ys": self.grid_ys, "d": self.d_prob_at(points).reshape(shape),
+                        "d_is_prob": np.array(d_is_prob)}
+        if np.isfinite(fake).all():
+            field_arrays["d_star"] = metrics_lib.optimal_discriminator(self.mixture, fake, points).reshape(shape)
+        return values, {"x": fake, "field": field_arrays}
+
+    # ----- checkpoints -----
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step, "config": self.cfg.to_dict(), "G": self.G.state_dict(), "D": self.D.state_dict(),
+            "G_ema": self.G_ema.state_dict() if self.G_ema is not None else None,
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(), "gen": self.gen.get_state(),
+            "torch_rng": torch.get_rng_state(), "hist_g": self.hist_g, "hist_d": self.hist_d,
+            "replay": self.replay_buf.cpu(),
+            "data_order": (self.data._order, self.data._pos),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step = state["step"]
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        if self.G_ema is not None and state["G_ema"] is not None:
+            self.G_ema.load_state_dict(state["G_ema"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.gen.set_state(state["gen"])
+        torch.set_rng_state(state["torch_rng"])
+        self.hist_g, self.hist_d = state["hist_g"], state["hist_d"]
+        self.replay_buf = state["replay"].to(self.device)
+        self.data._order, self.data._pos = state["data_order"]
+
+
+def train(cfg: TrainConfig, logger=None, *, resume_state: dict[str, Any] | None = None,
+          should_stop: Callable[[], bool] = lambda: False,
+          callbacks: tuple[Callable[[int, dict[str, float]], None], ...] = ()) -> TrainResult:
+    """Run the loop to cfg.steps. `should_stop` is polled every step; `callbacks` see every logged scalar dict."""
+    logger = logger or NullLogger()
+    device = resolve_device(cfg.device)
+    if device.type == "cpu":
+        torch.set_num_threads(1)  # small nets: one thread per process is fastest; use processes for the cores
+    trainer = Trainer(cfg, device)
+    if resume_state is not None:
+        trainer.load_state_dict(resume_state)
+    history: dict[str, list[tuple[int, float]]] = {}
+    sums = {"loss/d": 0.0, "loss/g": 0.0, "d/real": 0.0, "d/fake": 0.0}
+    window, t_window = 0, time.perf_counter()
+    scalars: dict[str, float] = {}
+    last_metrics: dict[str, float] = {}
+
+    def evaluate_and_snapshot() -> None:
+        nonlocal last_metrics
+        values, arrays = trainer.evaluate()
+        step = trainer.step
+        logger.log_metrics(values, step)
+        logger.log_npz(f"samples/step_{step:07d}.npz", x=arrays["x"], step=np.array(step))
+        logger.log_npz(f"field/step_{step:07d}.npz", **arrays["field"], step=np.array(step))
+        logger.log_torch("checkpoints/last.pt", trainer.state_dict())
+        for k, v in values.items():
+            history.setdefault(k, []).append((step, v))
+        label, reason = classify(history, cfg.loss, trainer.mixture.n_modes if trainer.mixture.has_modes else None)
+        logger.set_tags({"ganboard.health": label, "ganboard.health_reason": reason})
+        last_metrics = values
+
+    def end(status: str, reason: str = "") -> TrainResult:
+        return TrainResult(status, trainer.step, scalars, last_metrics, reason)
+
+    if cfg.eval_every and trainer.step == 0:
+        evaluate_and_snapshot()
+    while trainer.step < cfg.steps:
+        if should_stop():
+            logger.log_torch("checkpoints/last.pt", trainer.state_dict())
+            return end("KILLED", "stopped")
+        terms = trainer.train_step()
+        # --- divergence check: every step, so a NaN stops the run at once ---
+        values = (terms.d.item(), terms.g.item(), terms.d_real.item(), terms.d_fake.item())
+        if not all(math.isfinite(v) for v in values):
+            logger.set_tags({"ganboard.diverged": f"step {trainer.step}", "ganboard.health": "diverged",
+                             "ganboard.health_reason": f"non-finite loss at step {trainer.step}"})
+            return end("FAILED", f"diverged at step {trainer.step}")
+        for key, v in zip(sums, values):
+            sums[key] += v
+        window += 1
+        # --- log ---
+        if trainer.step % cfg.log_every == 0 or trainer.step == cfg.steps:
+            elapsed = time.perf_counter() - t_window
+            scalars = {k: s / window for k, s in sums.items()}
+            scalars.update({"grad/d": grad_norm(trainer.d_params), "grad/g": grad_norm(trainer.g_params),
+                            "perf/steps_per_s": window / max(elapsed, 1e-9)})
+            logger.log_metrics(scalars, trainer.step)
+            logger.set_tags({"ganboard.step": trainer.step})
+            for k, v in scalars.items():
+                history.setdefault(k, []).append((trainer.step, v))
+            for callback in callbacks:
+                callback(trainer.step, scalars)
+            sums = dict.fromkeys(sums, 0.0)
+            window, t_window = 0, time.perf_counter()
+            if logger.errors:
+                return end("FAILED", "tracking store unreachable: " + logger.errors[-1])
+        # --- evaluate + snapshot ---
+        if cfg.eval_every and trainer.step % cfg.eval_every == 0 and trainer.step != cfg.steps:
+            evaluate_and_snapshot()
+    evaluate_and_snapshot()
+    logger.log_torch("checkpoints/final.pt", trainer.state_dict())
+    return end("FINISHED")
+
+
+# ---------------------------------------------------------------- CLI
+def config_help() -> str:
+    from engine.config import FIELDS, allowed
+
+    lines = ["config fields (set with --set key=value):"]
+    for name, spec in FIELDS.items():
+        type_name = spec.type if isinstance(spec.type, str) else spec.type.__name__
+        lines.append(f"  {name} ({type_name}, default {spec.default!r}; {allowed(name)})\n      {spec.metadata['doc']}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m engine.train", description="Train one GAN and log it to MLflow.",
+                                     epilog=config_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", help="named preset (see --list-presets)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config field")
+    parser.add_argument("--config", help="JSON file of config fields (e.g. a run's config.json)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="shortcut for --set device=...")
+    parser.add_argument("--experiment", default=None, help="MLflow experiment name (default: ganboard)")
+    parser.add_argument("--run-name", default=None, help="MLflow run name")
+    parser.add_argument("--run-id", default=None, help="train into an existing (queued) MLflow run")
+    parser.add_argument("--resume", metavar="RUN_ID", help="continue a run from its last checkpoint")
+    parser.add_argument("--list-presets", action="store_true", help="print the presets and exit")
+    return parser
+
+
+def resolve_cli_config(args: argparse.Namespace) -> TrainConfig:
+    overrides = dict(parse_assignment(s) for s in args.set)
+    if args.device:
+        overrides["device"] = args.device
+    base = load_json(args.config) if args.config else None
+    return build_config(args.preset, overrides, base)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.list_presets:
+        from engine.presets import describe_presets
+
+        print("\n".join(describe_presets()))
+        return 0
+    from engine import tracking
+
+    resume_state = None
+    try:
+        if args.resume:
+            resume_state = tracking.load_checkpoint(args.resume, "last")
+            overrides = dict(parse_assignment(s) for s in args.set)
+            cfg = build_config(None, overrides, resume_state["config"])
+        elif args.run_id and not (args.preset or args.config or args.set):
+            cfg = build_config(None, None, tracking.load_run_config(args.run_id))  # a queued run carries its config
+        else:
+            cfg = resolve_cli_config(args)
+        resolve_device(cfg.device)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # an unknown run id or an unreachable store: nothing was created
+        print(f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", file=sys.stderr)
+        return 2
+
+    run_id = args.resume or args.run_id
+    if run_id is None:
+        tags = {"ganboard.preset": args.preset or "custom"}
+        run_id = tracking.create_run(cfg.to_dict(), experiment=args.experiment or tracking.DEFAULT_EXPERIMENT,
+                                     run_name=args.run_name, tags=tags)
+    device = resolve_device(cfg.device)
+    logger = tracking.RunLogger(run_id)
+    logger.set_tags({"ganboard.device": str(device), "ganboard.pid": os.getpid()})
+    print(f"run {run_id}", flush=True)
+
+    stop = {"requested": False}
+
+    def request_stop(signum, frame):
+        stop["requested"] = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    status = "FAILED"
+    try:
+        result = train(cfg, logger, resume_state=resume_state, should_stop=lambda: stop["requested"])
+        status = result.status
+        if result.reason:
+            logger.set_tags({"ganboard.end_reason": result.reason})
+        print(f"{status.lower()} at step {result.step}" + (f": {result.reason}" if result.reason else ""), flush=True)
+    except Exception as exc:
+        logger.set_tags({"ganboard.end_reason": f"crashed: {type(exc).__name__}: {exc}"[:500]})
+        raise
+    finally:
+        logger.close(status)
+    return 0 if status == "FINISHED" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""Config validation, presets as data, the data sets' ground truth, and the nets' shapes."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from engine.config import FIELDS, ConfigError, TrainConfig, build_config, schema
+from engine.data import DATASETS, DataStream, get_dataset, grid, ring
+from engine.nets import Discriminator, Generator, MinibatchDiscrimination, pack
+from engine.presets import PRESETS, describe_presets
+
+
+def test_every_field_is_documented_and_typed():
+    for name, spec in FIELDS.items():
+        assert spec.metadata["doc"].strip(), name
+        assert spec.type in ("int", "float", "bool", "str", int, float, bool, str), name
+    assert {f["name"] for f in schema()} == set(FIELDS)
+    for key in ("z_dim", "g_width", "g_depth", "d_width", "d_depth", "lr_g", "lr_d", "batch_size", "steps", "seed"):
+        assert key in FIELDS
+
+
+@pytest.mark.parametrize("overrides,field", [
+    ({"nonsense": 1}, "nonsense"),
+    ({"steps": "ten"}, "steps"),
+    ({"steps": 0}, "steps"),
+    ({"lr_d": "-1"}, "lr_d"),
+    ({"loss": "bogus"}, "loss"),
+    ({"spectral_norm": "maybe"}, "spectral_norm"),
+    ({"batch_size": 10, "pack": 4}, "batch_size"),
+    ({"loss": "wgan", "label_smoothing": 0.1}, "label_smoothing"),
+    ({"unrolled_steps": 5, "spectral_norm": True}, "unrolled_steps"),
+    ({"lr_g": "nan"}, "lr_g"),
+])
+def test_config_errors_name_the_field(overrides, field):
+    with pytest.raises(ConfigError) as err:
+        build_config(None, overrides)
+    message = str(err.value)
+    assert message.startswith(f"{field}:") and "\n" not in message
+
+
+def test_unknown_preset():
+    with pytest.raises(ConfigError, match=r"^preset: unknown 'nope', allowed: vanilla"):
+        build_config("nope")
+
+
+def test_precedence_defaults_file_preset_overrides():
+    cfg = build_config("wgan-gp", {"seed": "3", "steps": "20_000"}, base={"dataset": "grid", "n_critic": 2})
+    assert (cfg.dataset, cfg.loss, cfg.penalty, cfg.n_critic, cfg.seed, cfg.steps) == ("grid", "wgan", "wgan_gp", 5, 3, 20000)
+    assert build_config(None, {"g_bn": "true", "clip": "0.5"}).g_bn is True
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_is_valid_and_documented(name):
+    cfg = build_config(name)
+    assert isinstance(cfg, TrainConfig)
+    assert PRESETS[name]["doc"] and PRESETS[name]["source"]
+
+
+def test_preset_listing_is_name_first():
+    lines = describe_presets()
+    assert [line.split()[0] for line in lines] == list(PRESETS)
+
+
+def test_protocols_match_the_reference_text():
+    a, b = build_config("protocol-a"), build_config("protocol-b")
+    assert (a.z_dim, a.g_depth, a.g_width, a.g_bn, a.g_bias, a.d_depth, a.d_width, a.d_maxout) == (2, 4, 400, True, False, 3, 200, 5)
+    assert (a.lr_g, a.beta1_g, a.beta2_g, a.batch_size, a.n_data, a.simultaneous, a.steps, a.init_std) == \
+        (1e-4, 0.8, 0.999, 100, 100_000, True, 400_000, 0.02)
+    assert (b.z_dim, b.g_depth, b.g_width, b.g_act, b.g_init, b.init_gain, b.d_depth, b.d_act) == \
+        (256, 2, 128, "tanh", "orthogonal", 1.4, 2, "tanh")
+    assert (b.lr_g, b.lr_d, b.beta1_g, b.batch_size, b.n_data, b.steps, b.loss) == (1e-3, 1e-4, 0.5, 512, 0, 25_000, "ns")
+    assert build_config("unrolled").unrolled_steps == 5
+
+
+def test_ring_and_grid_ground_truth():
+    r, g = ring(), grid()
+    assert r.n_modes == 8 and r.sigma == 0.01
+    angles = np.sort(np.mod(np.arctan2(r.means[:, 1], r.means[:, 0]), 2 * np.pi))
+    assert np.allclose(np.diff(angles), 2 * np.pi / 8)  # no repeated mode
+    assert np.allclose(np.linalg.norm(r.means, axis=1), 1.0)
+    assert g.n_modes == 25 and g.sigma == 0.05
+    assert sorted(set(g.means[:, 0])) == [-4, -2, 0, 2, 4]
+
+
+@pytest.mark.parametrize("name", sorted(DATASETS))
+def test_log_density_is_normalised_and_matches_samples(name):
+    m = get_dataset(name)
+    assert m.weights.sum() == pytest.approx(1.0)
+    # log p at a mode mean of a well-separated mixture: log(w_k / (2 pi sigma^2)) up to other components' tails
+    if m.has_modes:
+        expected = math.log(m.weights[0] / (2 * math.pi * m.sigma**2))
+        assert m.log_prob(m.means[:1])[0] == pytest.approx(expected, rel=1e-6)
+    # integrates to 1: importance sampling with the mixture itself
+    x = m.sample(4000, torch.Generator().manual_seed(0)).numpy()
+    lo_x, hi_x, lo_y, hi_y = m.bounds()
+    xs, ys = np.linspace(lo_x, hi_x, 300), np.linspace(lo_y, hi_y, 300)  # spacing <= sigma
+    gx, gy = np.meshgrid(xs, ys)
+    mass = np.exp(m.log_prob(np.stack([gx.ravel(), gy.ravel()], 1))).sum() * (xs[1] - xs[0]) * (ys[1] - ys[0])
+    assert mass == pytest.approx(1.0, abs=0.02)
+    assert np.all(x >= [lo_x, lo_y]) and np.all(x <= [hi_x, hi_y])
+
+
+def test_fixed_dataset_reshuffles_every_epoch():
+    m = ring()
+    stream = DataStream(m, 10, 30, torch.Generator().manual_seed(0))
+    epoch1 = torch.cat([stream.next() for _ in range(3)])
+    epoch2 = torch.cat([stream.next() for _ in range(3)])
+    key = lambda t: sorted(map(tuple, t.numpy().round(6).tolist()))
+    assert key(epoch1) == key(epoch2) == key(stream.fixed)
+    assert not torch.equal(epoch1, epoch2)
+
+
+@pytest.mark.parametrize("overrides", [
+    {}, {"g_bn": True, "g_bias": False}, {"d_maxout": 5}, {"spectral_norm": True}, {"mbd_kernels": 4},
+    {"pack": 3, "batch_size": 12}, {"g_depth": 0, "d_depth": 0}, {"latent": "uniform", "g_init": "orthogonal"},
+])
+def test_net_shapes(overrides):
+    cfg = build_config(None, {"batch_size": 12, **overrides})
+    G, D = Generator(cfg), Discriminator(cfg)
+    x = G(torch.randn(12, cfg.z_dim))
+    assert x.shape == (12, 2)
+    logits = D(pack(x, cfg.pack))
+    assert logits.shape == (12 // cfg.pack,)
+
+
+def test_pack_concatenates_consecutive_samples():
+    x = torch.arange(12.0).view(6, 2)
+    assert torch.equal(pack(x, 3), torch.tensor([[0, 1, 2, 3, 4, 5], [6, 7, 8, 9, 10, 11.0]]))
+
+
+def test_minibatch_discrimination_closed_form():
+    layer = MinibatchDiscrimination(2, 1, 1)
+    with torch.no_grad():
+        layer.T.copy_(torch.tensor([[1.0], [0.0]]))  # M_i = first feature
+    h = torch.tensor([[0.0, 5.0], [1.0, 5.0], [3.0, 5.0]])
+    out = layer(h)
+    expected = [math.exp(-1) + math.exp(-3), math.exp(-1) + math.exp(-2), math.exp(-3) + math.exp(-2)]
+    assert out[:, 2].tolist() == pytest.approx(expected, rel=1e-6)
+
+
+def test_normal_init_and_zero_bias():
+    cfg = build_config("protocol-a")
+    D = Discriminator(cfg)
+    w = torch.cat([p.flatten() for n, p in D.named_parameters() if n.endswith("weight")])
+    assert w.std().item() == pytest.approx(0.02, rel=0.05)
+    assert all(p.abs().max() == 0 for n, p in D.named_parameters() if n.endswith("bias"))
+    linears = [m for m in Generator(cfg).net if isinstance(m, torch.nn.Linear)]
+    assert [m.bias is None for m in linears] == [True] * 4 + [False]  # PacGAN's hidden layers have no bias
