@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import queue
 import subprocess
@@ -60,6 +61,9 @@ def is_local_sqlite(uri: str | None = None) -> bool:
 def client():
     from mlflow import MlflowClient
 
+    # MLflow announces its schema migrations on stderr; a CLI's stderr is for the user's errors.
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     return MlflowClient(tracking_uri=tracking_uri())
 
 

@@ -167,32 +167,39 @@ class Trainer:
 
     # ----- one iteration -----
     def train_step(self) -> losses_lib.LossTerms:
-        cfg = self.cfg
-        if cfg.simultaneous:
+        if self.cfg.simultaneous:
             terms = self.simultaneous_step()
         else:
-            # --- D step(s) ---
-            for _ in range(cfg.n_critic):
-                real = self.data.next().to(self.device)
-                with torch.no_grad():
-                    fake = self.G(sample_latent(cfg.batch_size, cfg, self.gen, self.device))
-                if cfg.replay:
-                    fake = self.with_replay(fake)
-                d_total, terms = self.d_objective(real, fake)
-                _set_grads(self.d_params, torch.autograd.grad(d_total, self.d_params))
-                self.opt_d.step()
-                if cfg.clip:
-                    penalties_lib.clip_weights(self.D, cfg.clip)
-            # --- G step ---
-            fake = self.G(sample_latent(cfg.batch_size, cfg, self.gen, self.device))
-            d = self.unrolled_d(real, fake) if cfg.unrolled_steps else self.D
-            g_total = self.g_objective(real, fake, d)
-            _set_grads(self.g_params, torch.autograd.grad(g_total, self.g_params))
-            self.opt_g.step()
-            terms.g = g_total.detach()
+            for _ in range(self.cfg.n_critic):
+                terms, real = self.d_step()
+            terms.g = self.g_step(real)
         self.after_updates()
         self.step += 1
         return terms
+
+    def d_step(self) -> tuple[losses_lib.LossTerms, Tensor]:
+        """One D update on a fresh real batch and a detached fake batch; returns the terms and the real batch."""
+        cfg = self.cfg
+        real = self.data.next().to(self.device)
+        with torch.no_grad():
+            fake = self.G(sample_latent(cfg.batch_size, cfg, self.gen, self.device))
+        if cfg.replay:
+            fake = self.with_replay(fake)
+        d_total, terms = self.d_objective(real, fake)
+        _set_grads(self.d_params, torch.autograd.grad(d_total, self.d_params))
+        self.opt_d.step()
+        if cfg.clip:
+            penalties_lib.clip_weights(self.D, cfg.clip)
+        return terms, real
+
+    def g_step(self, real: Tensor) -> Tensor:
+        """One G update against the current D (or D unrolled k steps on this real batch); returns G's loss."""
+        fake = self.G(sample_latent(self.cfg.batch_size, self.cfg, self.gen, self.device))
+        d = self.unrolled_d(real, fake) if self.cfg.unrolled_steps else self.D
+        g_total = self.g_objective(real, fake, d)
+        _set_grads(self.g_params, torch.autograd.grad(g_total, self.g_params))
+        self.opt_g.step()
+        return g_total.detach()
 
     def simultaneous_step(self) -> losses_lib.LossTerms:
         """G and D gradients taken at the same parameters, then both applied (PacGAN's code)."""
