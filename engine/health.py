@@ -1,0 +1,167 @@
+"""GAN-aware health labels for one run, read off its logged history.
+
+`classify(history, loss, n_modes)` returns (label, reason): label is one of LABELS, reason one line with the
+numbers that decided it. history maps a metric name to its logged (step, value) pairs. The rules are checked in
+this order and the first that fires wins; the "last window" of a series is its points logged in the last 20 % of
+its step range, at least the last 5 points (all of them when fewer).
+
+1. diverged: any NaN or inf, or a magnitude above 1e6, in any `loss/...` series, anywhere in the run.
+2. mode_collapse, either of
+   a. with K = n_modes known and `metric/modes` logged: the last count is below K/2 and either below its peak
+      (modes were found, then lost) or `metric/hq` is at least 50 % (G draws good samples of only a few modes);
+   b. with `metric/recall` logged (the only signal on continuous data): the last recall is below 0.2 while the
+      last precision is at least 0.5 (real-looking samples, little of the data covered) or recall had reached
+      0.4 before.
+3. d_overpowers, for losses whose D outputs a probability (config.PROBABILITY_LOSSES: minimax, ns), where
+   `d/real` and `d/fake` are the batch means of sigmoid(D): over the last window, mean d/real > 0.9 and mean
+   d/fake < 0.1, i.e. D separates real from fake almost perfectly. The reason adds grad/g against its peak:
+   under minimax it vanishes with D's win (the saturation of Goodfellow et al. 2014, sec. 3); under ns it does
+   not, by design, so a vanished gradient corroborates the label but is not required for it. Critic losses
+   (wgan, hinge, lsgan) have no probability to read, so this rule does not apply to them.
+4. oscillating: over the last window (at least 5 points) of `loss/g`, with a least-squares line removed (a trend
+   is not an oscillation), the 10-90 % percentile spread exceeds the level max(|median|, 0.5) of the loss.
+   Minibatch noise of a settled ns run gives ~0.1-0.3; G and D taking turns to win gives well above 1. The 0.5
+   floor keeps a loss that hovers near 0 (critics) from turning noise into a swing.
+5. healthy: none of the above. For the BCE losses the reason quotes the equilibrium signs: loss/d near
+   log 4 = 1.386 and D outputs near 1/2.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from engine.config import PROBABILITY_LOSSES
+
+LABELS = ("healthy", "mode_collapse", "d_overpowers", "diverged", "oscillating")
+WINDOW_FRACTION = 0.2  # the last window: this share of a series' step range...
+WINDOW_MIN_POINTS = 5  # ...and at least this many points
+EXPLODED = 1e6  # a loss this large on toy data has diverged even if still finite
+MODES_FRACTION = 0.5  # collapse below this share of the K modes...
+HQ_FEW_MODES = 50.0  # ...when lost from the peak, or with at least this HQ % (good samples, few modes)
+RECALL_LOW = 0.2
+PRECISION_OK = 0.5
+RECALL_PEAK = 0.4
+D_REAL_HIGH = 0.9
+D_FAKE_LOW = 0.1
+OSC_RATIO = 1.0
+OSC_LEVEL_FLOOR = 0.5
+
+History = dict[str, list[tuple[int, float]]]
+
+
+def _values(history: History, name: str) -> np.ndarray:
+    return np.array([v for _, v in history.get(name, [])], dtype=np.float64)
+
+
+def _window(history: History, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values) of the series' last window (module docstring)."""
+    series = sorted(history.get(name, []), key=lambda sv: sv[0])
+    if not series:
+        return np.empty(0), np.empty(0)
+    steps = np.array([s for s, _ in series], dtype=np.float64)
+    values = np.array([v for _, v in series], dtype=np.float64)
+    start = steps[-1] - WINDOW_FRACTION * (steps[-1] - steps[0])
+    keep = max(int((steps >= start).sum()), min(WINDOW_MIN_POINTS, len(steps)))
+    return steps[-keep:], values[-keep:]
+
+
+def _last(history: History, name: str) -> float | None:
+    series = history.get(name, [])
+    return float(max(series, key=lambda sv: sv[0])[1]) if series else None
+
+
+def _diverged(history: History) -> str | None:
+    for name in sorted(k for k in history if k.startswith("loss/")):
+        for step, value in history[name]:
+            if not math.isfinite(value):
+                return f"{name} is {value} at step {step}"
+            if abs(value) > EXPLODED:
+                return f"{name} reached {value:.3g} at step {step} (|loss| > {EXPLODED:.0e})"
+    return None
+
+
+def _mode_collapse(history: History, n_modes: int | None) -> str | None:
+    modes = _values(history, "metric/modes")
+    modes = modes[np.isfinite(modes)]
+    if n_modes and len(modes):
+        last, peak, hq = _last(history, "metric/modes"), modes.max(), _last(history, "metric/hq")
+        if last is not None and last < MODES_FRACTION * n_modes:
+            if last < peak:
+                return f"{last:.0f} of {n_modes} modes at the last evaluation, down from a peak of {peak:.0f}"
+            if hq is not None and hq >= HQ_FEW_MODES:
+                return f"{last:.0f} of {n_modes} modes while {hq:.0f} % of samples are high quality"
+    recall, precision = _last(history, "metric/recall"), _last(history, "metric/precision")
+    if recall is not None and math.isfinite(recall) and recall < RECALL_LOW:
+        if precision is not None and precision >= PRECISION_OK:
+            return f"recall {recall:.2f} with precision {precision:.2f}: real-looking samples of little of the data"
+        peak = np.nanmax(_values(history, "metric/recall"))
+        if peak >= RECALL_PEAK:
+            return f"recall fell to {recall:.2f} from a peak of {peak:.2f}"
+    return None
+
+
+def _d_overpowers(history: History, loss: str) -> str | None:
+    if loss not in PROBABILITY_LOSSES:
+        return None
+    _, d_real = _window(history, "d/real")
+    _, d_fake = _window(history, "d/fake")
+    if not len(d_real) or not len(d_fake):
+        return None
+    real, fake = float(np.mean(d_real)), float(np.mean(d_fake))
+    if not (real > D_REAL_HIGH and fake < D_FAKE_LOW):
+        return None
+    reason = f"D(x) = {real:.2f} and D(G(z)) = {fake:.2f} over the last window"
+    grad = _values(history, "grad/g")
+    if len(grad) and np.nanmax(grad) > 0:
+        _, recent = _window(history, "grad/g")
+        reason += f"; grad/g at {100 * np.nanmean(recent) / np.nanmax(grad):.0f} % of its peak"
+    return reason
+
+
+def oscillation(history: History) -> float | None:
+    """The swing statistic of rule 4 for loss/g, or None with fewer than WINDOW_MIN_POINTS points."""
+    steps, values = _window(history, "loss/g")
+    if len(values) < WINDOW_MIN_POINTS:
+        return None
+    # least-squares line through the window: a steady trend is not an oscillation
+    x = steps - steps.mean()
+    slope = (x * (values - values.mean())).sum() / max((x * x).sum(), 1e-300)
+    residual = values - values.mean() - slope * x
+    spread = np.percentile(residual, 90) - np.percentile(residual, 10)
+    return float(spread / max(abs(float(np.median(values))), OSC_LEVEL_FLOOR))
+
+
+def _equilibrium(history: History, loss: str) -> str:
+    parts = []
+    for name, label in (("loss/d", "loss/d"), ("d/real", "D(x)"), ("d/fake", "D(G(z))")):
+        _, window = _window(history, name)
+        if len(window):
+            parts.append(f"{label} {np.mean(window):.3g}")
+    if loss in PROBABILITY_LOSSES and parts:
+        parts.append(f"(equilibrium: loss/d = log 4 = {math.log(4):.3f}, D = 1/2)")
+    modes, recall = _last(history, "metric/modes"), _last(history, "metric/recall")
+    if modes is not None:
+        parts.append(f"modes {modes:.0f}")
+    if recall is not None:
+        parts.append(f"recall {recall:.2f}")
+    return "no rule fired: " + ", ".join(parts) if parts else "no rule fired (nothing logged yet)"
+
+
+def classify(history: History, loss: str, n_modes: int | None) -> tuple[str, str]:
+    """(label, reason) for a run's history by the rules of the module docstring, checked in order."""
+    reason = _diverged(history)
+    if reason:
+        return "diverged", reason
+    reason = _mode_collapse(history, n_modes)
+    if reason:
+        return "mode_collapse", reason
+    reason = _d_overpowers(history, loss)
+    if reason:
+        return "d_overpowers", reason
+    swing = oscillation(history)
+    if swing is not None and swing > OSC_RATIO:
+        return "oscillating", (f"loss/g swings {swing:.2f} x its level over the last window "
+                               f"(detrended 10-90 % spread / max(|median|, {OSC_LEVEL_FLOOR}) > {OSC_RATIO})")
+    return "healthy", _equilibrium(history, loss)

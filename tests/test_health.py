@@ -1,0 +1,186 @@
+"""engine.health: every label from synthetic curves built to meet (or just miss) its documented rule."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from engine import health
+from engine.health import LABELS, classify
+
+STEPS = np.arange(0, 2000, 10)  # 200 logged points; the last window is steps 1600..1990 (40 points)
+
+
+def series(values, steps=STEPS) -> list[tuple[int, float]]:
+    values = np.broadcast_to(np.asarray(values, dtype=float), (len(steps),))
+    return [(int(s), float(v)) for s, v in zip(steps, values)]
+
+
+def evals(values) -> list[tuple[int, float]]:
+    return [(1000 * i, float(v)) for i, v in enumerate(values)]
+
+
+def noise(scale: float, seed: int) -> np.ndarray:
+    return scale * np.random.default_rng(seed).standard_normal(len(STEPS))
+
+
+def healthy_run(**overrides) -> dict[str, list[tuple[int, float]]]:
+    """A settled ns run on the ring: D loss near log 4, D outputs near 1/2, all 8 modes, high recall."""
+    history = {
+        "loss/d": series(math.log(4) + noise(0.02, 0)),
+        "loss/g": series(math.log(2) + noise(0.02, 1)),
+        "d/real": series(0.5 + noise(0.01, 2)),
+        "d/fake": series(0.5 + noise(0.01, 3)),
+        "grad/g": series(1.0 + noise(0.05, 4)),
+        "metric/modes": evals([0, 3, 8, 8]),
+        "metric/hq": evals([0, 40, 85, 90]),
+        "metric/precision": evals([0.0, 0.5, 0.9, 0.95]),
+        "metric/recall": evals([0.0, 0.3, 0.9, 0.93]),
+    }
+    history.update(overrides)
+    return history
+
+
+def test_a_settled_run_is_healthy_and_says_why():
+    label, reason = classify(healthy_run(), "ns", 8)
+    assert label == "healthy"
+    assert "log 4" in reason and "loss/d 1.39" in reason
+
+
+def test_nothing_logged_yet_is_healthy():
+    assert classify({}, "ns", 8) == ("healthy", "no rule fired (nothing logged yet)")
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, 2e6])
+@pytest.mark.parametrize("name", ["loss/d", "loss/g", "loss/penalty"])
+def test_non_finite_or_exploded_loss_is_diverged(name, bad):
+    values = np.full(len(STEPS), 0.7)
+    values[120] = bad
+    label, reason = classify(healthy_run(**{name: series(values)}), "ns", 8)
+    assert label == "diverged"
+    assert name in reason and "1200" in reason
+
+
+def test_a_large_but_plausible_loss_is_not_diverged():
+    assert classify(healthy_run(**{"loss/g": series(9e5)}), "wgan", 8)[0] != "diverged"
+
+
+def test_diverged_wins_over_every_other_rule():
+    history = healthy_run(**{"metric/modes": evals([0, 8, 1]), "loss/g": series([math.nan] * 200)})
+    assert classify(history, "ns", 8)[0] == "diverged"
+
+
+@pytest.mark.parametrize("modes, hq, label", [
+    ([0, 5, 8, 6, 3], [0, 50, 90, 90, 90], "mode_collapse"),  # 3 < 8/2 and below the peak of 8
+    ([0, 5, 8, 6, 4], [0, 50, 90, 90, 90], "healthy"),  # 4 is half of 8, not below it
+    ([0, 1, 1, 1], [0, 60, 90, 95], "mode_collapse"),  # never more than 1 mode, but good samples of it
+    ([0, 2, 3], [0, 10, 20], "healthy"),  # still rising, few good samples: learning, not collapsed
+    ([0, 0, 0], [0, 0, 0], "healthy"),  # nothing learnt yet
+])
+def test_mode_collapse_by_modes(modes, hq, label):
+    history = healthy_run(**{"metric/modes": evals(modes), "metric/hq": evals(hq),
+                             "metric/recall": evals([0.9] * len(modes))})
+    got, reason = classify(history, "ns", 8)
+    assert got == label
+    if label == "mode_collapse":
+        assert f"{modes[-1]} of 8 modes" in reason
+
+
+@pytest.mark.parametrize("recall, precision, label", [
+    ([0.1, 0.5, 0.7, 0.15], [0.1, 0.3, 0.3, 0.3], "mode_collapse"),  # recall fell from 0.7
+    ([0.0, 0.05, 0.1], [0.2, 0.8, 0.9], "mode_collapse"),  # precise but covering little
+    ([0.0, 0.1, 0.15], [0.0, 0.2, 0.3], "healthy"),  # neither: an early, poor but not collapsed run
+    ([0.1, 0.5, 0.7, 0.25], [0.9, 0.9, 0.9, 0.9], "healthy"),  # 0.25 is not below 0.2
+])
+def test_mode_collapse_by_recall_on_continuous_data(recall, precision, label):
+    history = healthy_run(**{"metric/recall": evals(recall), "metric/precision": evals(precision)})
+    del history["metric/modes"], history["metric/hq"]
+    assert classify(history, "ns", None)[0] == label
+
+
+def overpowered(d_real: float = 0.97, d_fake: float = 0.02) -> dict:
+    # D wins in the second half: its outputs move to (d_real, d_fake) and G's gradient decays to 1 % of its peak
+    ramp = np.clip((STEPS - 1000) / 500, 0, 1)
+    return healthy_run(**{
+        "d/real": series(0.5 + (d_real - 0.5) * ramp), "d/fake": series(0.5 + (d_fake - 0.5) * ramp),
+        "loss/d": series(math.log(4) * (1 - ramp) + 0.05 * ramp),
+        "loss/g": series(math.log(2) * (1 - ramp) + 4.0 * ramp),
+        "grad/g": series(1.0 - 0.99 * ramp)})
+
+
+@pytest.mark.parametrize("loss", ["minimax", "ns"])
+def test_d_overpowers_for_probability_losses(loss):
+    label, reason = classify(overpowered(), loss, 8)
+    assert label == "d_overpowers"
+    assert "D(x) = 0.97" in reason and "D(G(z)) = 0.02" in reason and "grad/g at 1 % of its peak" in reason
+
+
+@pytest.mark.parametrize("d_real, d_fake", [(0.85, 0.02), (0.97, 0.15)])
+def test_d_overpowers_needs_both_outputs_past_their_thresholds(d_real, d_fake):
+    assert classify(overpowered(d_real, d_fake), "ns", 8)[0] == "healthy"
+
+
+@pytest.mark.parametrize("loss", ["wgan", "hinge", "lsgan"])
+def test_d_overpowers_does_not_apply_to_critics(loss):
+    assert classify(overpowered(), loss, 8)[0] != "d_overpowers"
+
+
+def test_d_overpowers_only_reads_the_last_window():
+    early = np.where(STEPS < 1000, 0.99, 0.5)
+    history = healthy_run(**{"d/real": series(early), "d/fake": series(1 - early)})
+    assert classify(history, "ns", 8)[0] == "healthy"
+
+
+def test_mode_collapse_wins_over_d_overpowers():
+    history = overpowered()
+    history["metric/modes"] = evals([0, 8, 2])
+    assert classify(history, "ns", 8)[0] == "mode_collapse"
+
+
+def symmetric_cosine(level: float, amplitude: float, slope: float = 0.0) -> np.ndarray:
+    # 8 points a period, centred on the last window's middle (step 1795): an even signal around the centre, so the
+    # least-squares line through the window has slope 0 and the 10-90 % spread of the window is exactly
+    # 2 cos(pi / 8) * amplitude (its values are +-cos(pi/8) A and +-cos(3 pi/8) A, ten of each)
+    return level + slope * (STEPS - 1795) + amplitude * np.cos(2 * np.pi * (STEPS - 1795) / 80)
+
+
+def test_oscillation_statistic_of_a_cosine_is_its_closed_form():
+    history = healthy_run(**{"loss/g": series(symmetric_cosine(1.5, 1.0))})
+    assert health.oscillation(history) == pytest.approx(2 * math.cos(math.pi / 8) * 1.0 / 1.5, rel=1e-9)
+    history = healthy_run(**{"loss/g": series(symmetric_cosine(0.1, 0.2))})  # level floored at 0.5
+    assert health.oscillation(history) == pytest.approx(2 * math.cos(math.pi / 8) * 0.2 / 0.5, rel=1e-9)
+
+
+def test_strong_swings_of_loss_g_are_oscillating():
+    label, reason = classify(healthy_run(**{"loss/g": series(symmetric_cosine(1.5, 1.0))}), "ns", 8)
+    assert label == "oscillating" and "1.23" in reason
+
+
+@pytest.mark.parametrize("loss_g", [
+    symmetric_cosine(1.5, 0.3),  # swings of 0.37 x its level: noise-like
+    symmetric_cosine(1.5, 0.1, slope=0.008),  # a steady climb of 3.1 over the window is a trend, not a swing
+])
+def test_small_swings_or_a_trend_are_not_oscillating(loss_g):
+    assert classify(healthy_run(**{"loss/g": series(loss_g)}), "ns", 8)[0] == "healthy"
+
+
+def test_window_is_the_last_fifth_of_the_steps_but_at_least_five_points():
+    history = {"a": series(np.arange(200.0)), "b": [(5, 1.0), (0, 0.0), (9, 2.0)],
+               "c": [(s, float(s)) for s in (0, 1, 2, 3, 4, 5, 6, 7, 1000)]}
+    steps, values = health._window(history, "a")
+    assert steps[0] == 1600 and len(values) == 40
+    np.testing.assert_array_equal(health._window(history, "b")[0], [0, 5, 9])  # sorted, all three
+    assert len(health._window(history, "c")[1]) == 5
+
+
+def test_every_label_is_reachable_and_declared():
+    histories = {
+        "healthy": healthy_run(),
+        "diverged": healthy_run(**{"loss/d": series([math.nan] * 200)}),
+        "mode_collapse": healthy_run(**{"metric/modes": evals([0, 8, 1])}),
+        "d_overpowers": overpowered(),
+        "oscillating": healthy_run(**{"loss/g": series(symmetric_cosine(1.5, 1.0))}),
+    }
+    assert {label: classify(h, "ns", 8)[0] for label, h in histories.items()} == {l: l for l in LABELS}
