@@ -123,8 +123,7 @@ class Launcher:
         run_ids = []
         for run_preset, cfg in planned:
             tags = {SWEEP_TAG: sweep_id, SWEEP_NAME_TAG: sweep_name or f"sweep {sweep_id}", BACKEND_TAG: self.backend,
-                    HOST_TAG: socket.gethostname(), SEQ_TAG: f"{time.time_ns():020d}", "ganboard.preset": run_preset or "custom",
-                    "ganboard.status": "queued"}
+                    HOST_TAG: socket.gethostname(), SEQ_TAG: f"{time.time_ns():020d}", "ganboard.preset": run_preset or "custom"}
             run_ids.append(tracking.create_run(cfg.to_dict(), experiment=experiment, run_name=run_name(cfg, run_preset, varied),
                                                tags=tags, status=tracking.QUEUED))
         self.enqueue(run_ids, configs)
@@ -244,10 +243,10 @@ class LocalLauncher(Launcher):
             except BlockingIOError:
                 return  # a scheduler is running
             fcntl.flock(fh, fcntl.LOCK_UN)
-        log = open(state_dir() / "scheduler.log", "ab")
-        subprocess.Popen([sys.executable, "-m", "engine.launch", "scheduler"], cwd=tracking.REPO_ROOT,
-                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                         env={**os.environ, "PYTHONPATH": str(tracking.REPO_ROOT)})
+        with open(state_dir() / "scheduler.log", "ab") as log:
+            subprocess.Popen([sys.executable, "-m", "engine.launch", "scheduler"], cwd=tracking.REPO_ROOT,
+                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                             env={**os.environ, "PYTHONPATH": str(tracking.REPO_ROOT)})
 
     def lost_reason(self, run) -> str:
         tags = run.data.tags
@@ -267,8 +266,9 @@ class LocalLauncher(Launcher):
 
     def logs(self, run_id: str) -> str:
         path = state_dir() / "logs" / f"{run_id}.log"
-        if path.exists():
-            return path.read_text(errors="replace")
+        for candidate in (path, path.with_suffix(".done.log")):  # still running; ended on this machine
+            if candidate.exists():
+                return candidate.read_text(errors="replace")
         try:
             with open(tracking.download(run_id, "logs/output.txt")) as fh:
                 return fh.read()
@@ -287,37 +287,54 @@ def scheduler_loop(poll_s: float = 1.0, idle_exit_s: float = 30.0) -> None:
     children: dict[str, subprocess.Popen] = {}
     idle_since = time.monotonic()
     c = tracking.client()
-    while True:
-        for run_id, proc in list(children.items()):
-            if proc.poll() is not None:
-                children.pop(run_id)
-                finish_child(run_id, proc.returncode)
+
+    def queued_here() -> list:
         exps = [e.experiment_id for e in c.search_experiments()]
-        queued = [r for r in c.search_runs(exps, filter_string=f"attributes.status = '{tracking.QUEUED}' "
-                                                                   f"and tags.`{HOST_TAG}` = '{host}' "
-                                                                   f"and tags.`{BACKEND_TAG}` = 'local'",
-                                           max_results=1000)]
-        queued.sort(key=lambda r: r.data.tags.get(SEQ_TAG, ""))
-        while queued and len(children) < max_parallel():
-            run = queued.pop(0)
-            if tracking.get_run(run.info.run_id).info.status != tracking.QUEUED:
-                continue  # stopped meanwhile
-            children[run.info.run_id] = start_child(run.info.run_id)
-        if children or queued:
-            idle_since = time.monotonic()
-        elif time.monotonic() - idle_since > idle_exit_s:
-            return
+        runs = list(c.search_runs(exps, filter_string=f"attributes.status = '{tracking.QUEUED}' "
+                                                      f"and tags.`{HOST_TAG}` = '{host}' "
+                                                      f"and tags.`{BACKEND_TAG}` = 'local'", max_results=1000))
+        return sorted(runs, key=lambda r: r.data.tags.get(SEQ_TAG, ""))
+
+    while True:
+        try:
+            for run_id, proc in list(children.items()):
+                if proc.poll() is not None:
+                    children.pop(run_id)
+                    finish_child(run_id, proc.returncode)
+            queued = queued_here()
+            while queued and len(children) < max_parallel():
+                run = queued.pop(0)
+                if run.info.run_id in children or tracking.get_run(run.info.run_id).info.status != tracking.QUEUED:
+                    continue  # ours already (its first flip to RUNNING failed), or stopped meanwhile
+                children[run.info.run_id] = start_child(run.info.run_id)
+            if children or queued:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since > idle_exit_s:
+                # A submit that saw our lock just before we let go relies on us: look once more after unlocking.
+                fcntl.flock(lock, fcntl.LOCK_UN)
+                if not queued_here():
+                    return
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return  # a new scheduler took over
+                idle_since = time.monotonic()
+        except Exception as exc:  # noqa: BLE001 - a store hiccup must not orphan the queue; try again next poll
+            print(f"scheduler: {type(exc).__name__}: {exc}", flush=True)
         time.sleep(poll_s)
 
 
 def start_child(run_id: str) -> subprocess.Popen:
-    log = open(state_dir() / "logs" / f"{run_id}.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "engine.train", "--run-id", run_id], cwd=tracking.REPO_ROOT,
-                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                            env={**os.environ, "PYTHONPATH": str(tracking.REPO_ROOT), "PYTHONUNBUFFERED": "1"})
-    tracking.set_tags(run_id, {JOB_TAG: f"pid {proc.pid}", tracking.HEARTBEAT_TAG: f"{time.time():.0f}",
-                               "ganboard.status": "running"})
-    tracking.set_status(run_id, tracking.RUNNING)
+    with open(state_dir() / "logs" / f"{run_id}.log", "ab") as log:  # the child keeps its own copy of the fd
+        proc = subprocess.Popen([sys.executable, "-m", "engine.train", "--run-id", run_id], cwd=tracking.REPO_ROOT,
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True,
+                                env={**os.environ, "PYTHONPATH": str(tracking.REPO_ROOT), "PYTHONUNBUFFERED": "1"})
+    try:
+        tracking.set_tags(run_id, {JOB_TAG: f"pid {proc.pid}", tracking.HEARTBEAT_TAG: f"{time.time():.0f}"})
+        tracking.set_status(run_id, tracking.RUNNING)
+    except Exception as exc:  # noqa: BLE001 - the child is running: keep its handle; it flips the run itself
+        print(f"scheduler: could not mark {run_id} running: {exc}", flush=True)
     return proc
 
 
@@ -326,7 +343,7 @@ def finish_child(run_id: str, returncode: int) -> None:
     path = state_dir() / "logs" / f"{run_id}.log"
     try:
         if path.exists():
-            tracking.client().log_artifact(run_id, str(path), "logs")
+            tracking.log_text(run_id, "logs/output.txt", path.read_text(errors="replace"))  # what logs() reads
             os.replace(path, path.with_suffix(".done.log"))
         run = tracking.get_run(run_id)
         if run.info.status == tracking.RUNNING:
@@ -394,4 +411,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run main() of the imported engine.launch, not of this __main__ copy: a backend module (engine.ray_backend)
+    # imports engine.launch, and the LaunchError it raises must be the class that main() catches.
+    from engine.launch import main as _main
+
+    sys.exit(_main())

@@ -450,6 +450,10 @@ def main(argv: list[str] | None = None) -> int:
             resume_state = tracking.load_checkpoint(args.resume, "last")
             overrides = dict(parse_assignment(s) for s in args.set)
             cfg = build_config(None, overrides, resume_state["config"])
+        elif args.run_id and tracking.get_run(args.run_id).info.status not in (tracking.QUEUED, tracking.RUNNING):
+            # A run stopped or ended while its job waited (a Ray job placed late, a stop racing the scheduler)
+            # must not come back to life; --resume is the way to continue an ended run.
+            raise ConfigError(f"--run-id: run {args.run_id} is not queued, use --resume to continue it")
         elif args.run_id and not (args.preset or args.config or args.set):
             cfg = build_config(None, None, tracking.load_run_config(args.run_id))  # a queued run carries its config
         else:

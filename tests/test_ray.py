@@ -1,0 +1,427 @@
+"""The Ray backend: unit tests of its rules against a stand-in job client, then a real local Ray head.
+
+The live tests start a one-machine Ray cluster on free, non-default ports (never 6379, 8265 or 10001: other
+services may hold them) with its own temp dir, submit through the CLI with GANBOARD_LAUNCHER=ray, and shut the
+head down at the end by signalling the `ray start --block` process they started (never `ray stop`, which would
+stop every Ray on the machine). They are skipped, saying why, only when no Ray head can start here.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from engine import launch, ray_backend, tracking
+from engine.config import build_config
+
+REPO = Path(__file__).resolve().parent.parent
+TINY = ["--set", "steps=300", "--set", "batch_size=64", "--set", "eval_every=100", "--set", "g_width=32",
+        "--set", "d_width=32", "--set", "eval_samples=500", "--set", "grid_size=16", "--set", "device=cpu"]
+LONG = ["--set", "steps=1000000", "--set", "batch_size=64", "--set", "eval_every=200", "--set", "g_width=32",
+        "--set", "d_width=32", "--set", "eval_samples=500", "--set", "grid_size=16", "--set", "device=cpu"]
+
+
+# ------------------------------------------------------------------------------------------- helpers
+def processes_with(needle: bytes, where: str = "environ") -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle in (entry / where).read_bytes():
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+def kill_groups(pids: list[int]) -> None:
+    own_group = os.getpgid(0)
+    for pid in pids:
+        try:
+            group = os.getpgid(pid)
+            if group != own_group:
+                os.killpg(group, signal.SIGKILL)
+            else:
+                os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def wait_for(predicate, timeout: float, what: str, every: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
+
+
+def free_ports(n: int) -> list[int]:
+    socks, ports = [], []
+    try:
+        while len(ports) < n:
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+            port = s.getsockname()[1]
+            if port not in (6379, 8265, 10001):
+                ports.append(port)
+    finally:
+        for s in socks:
+            s.close()
+    return ports
+
+
+def worker_port_range(size: int = 200) -> tuple[int, int]:
+    """A block of ports nobody listens on (Ray's default range is 10002-19999; we keep clear of it)."""
+    for base in range(21000, 31000, size):
+        free = True
+        for port in range(base, base + size, 17):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    free = False
+                    break
+        if free:
+            return base, base + size - 1
+    raise RuntimeError("no free block of worker ports")
+
+
+def all_runs() -> list:
+    c = tracking.client()
+    exps = [e.experiment_id for e in c.search_experiments()]
+    return list(c.search_runs(exps, max_results=1000)) if exps else []
+
+
+def cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "engine.launch", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def store_env(tmp: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "GANBOARD_", "MLFLOW_"))}
+    return {**env, "PYTHONPATH": str(REPO), "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}",
+            "GANBOARD_LAUNCHER": "ray"}
+
+
+# ------------------------------------------------------------------------------------------- no cluster needed
+def test_unreachable_or_unset_cluster_and_local_store_are_refused_before_anything_is_created(tmp_path, monkeypatch):
+    env = store_env(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", env["MLFLOW_TRACKING_URI"])
+    [closed] = free_ports(1)
+    cases = {
+        "unreachable": ({"RAY_ADDRESS": f"http://127.0.0.1:{closed}", "GANBOARD_SHARED_STORE": "1"},
+                        "cannot reach the Ray cluster"),
+        "unreachable gcs": ({"RAY_ADDRESS": f"127.0.0.1:{closed}", "GANBOARD_SHARED_STORE": "1"},
+                            "cannot reach the Ray cluster"),
+        "unset": ({"RAY_ADDRESS": "", "GANBOARD_SHARED_STORE": "1"}, "RAY_ADDRESS is not set"),
+        "local store": ({"RAY_ADDRESS": f"http://127.0.0.1:{closed}"}, "GANBOARD_SHARED_STORE=1"),
+    }
+    procs = {name: subprocess.Popen([sys.executable, "-m", "engine.launch", "submit", *TINY], cwd=REPO, text=True,
+                                    env={**env, **extra}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for name, (extra, _) in cases.items()}
+    for name, proc in procs.items():
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 2, (name, out, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and cases[name][1] in lines[0], (name, err)
+        assert out == ""
+    assert all_runs() == []
+
+
+class FakeJobs:
+    """Stands in for JobSubmissionClient: jobs by id, and the submissions it received."""
+
+    def __init__(self):
+        self.jobs: dict[str, SimpleNamespace] = {}
+        self.submitted: list[dict] = []
+        self.stopped: list[str] = []
+
+    def get_job_info(self, job_id):
+        if job_id not in self.jobs:
+            raise RuntimeError(f"Request failed with status code 404: Job {job_id} does not exist.")
+        return self.jobs[job_id]
+
+    def submit_job(self, **spec):
+        self.submitted.append(spec)
+        self.jobs[spec["submission_id"]] = SimpleNamespace(status="PENDING", message="", error_type=None,
+                                                           metadata=spec["metadata"], submission_id="x")
+        return spec["submission_id"]
+
+    def stop_job(self, job_id):
+        self.stopped.append(job_id)
+        return True
+
+
+@pytest.fixture(scope="module")
+def fake_store(tmp_path_factory):
+    uri = f"sqlite:///{tmp_path_factory.mktemp('fakestore') / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        tracking.experiment_id()  # create the store once for all the unit tests
+    return uri
+
+
+@pytest.fixture
+def fake(fake_store, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", fake_store)
+    monkeypatch.setenv("GANBOARD_SHARED_STORE", "1")
+    monkeypatch.delenv("GANBOARD_RAY_GPU", raising=False)
+    launcher = ray_backend.RayLauncher("http://ray.invalid:8265")
+    launcher._client = FakeJobs()
+    launcher._cluster = (time.monotonic() + 1e6, {"CPU": 8.0})  # never refreshed: no GPU in this cluster
+    return launcher
+
+
+def make_run(launcher, *, device="cpu", status=tracking.QUEUED, job_status="PENDING", error_type=None, message="",
+             tags=None) -> str:
+    cfg = build_config(None, {"steps": 100, "device": device})
+    run_id = tracking.create_run(cfg.to_dict(), tags={launch.BACKEND_TAG: "ray", **(tags or {})},
+                                 status=tracking.QUEUED)
+    launcher.enqueue([run_id], [cfg])
+    job = launcher.client().jobs[f"ganboard-{run_id}"]
+    job.status, job.error_type, job.message = job_status, error_type, message
+    if status != tracking.QUEUED:
+        tracking.set_tags(run_id, {tracking.HEARTBEAT_TAG: f"{time.time():.0f}"})
+        tracking.set_status(run_id, status)
+    return run_id
+
+
+def test_job_spec_resources_env_and_excludes(fake, monkeypatch):
+    monkeypatch.setenv("GANBOARD_SOMETHING", "x")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "pw")
+    monkeypatch.setenv("UNRELATED_SECRET", "no")
+    cpu = fake.job_spec("r1", build_config(None, {"device": "cpu"}), "ganboard-r1")
+    assert cpu["entrypoint"] == "python -m engine.train --run-id r1" and cpu["submission_id"] == "ganboard-r1"
+    assert cpu["entrypoint_num_cpus"] == 1 and "entrypoint_num_gpus" not in cpu
+    env = cpu["runtime_env"]["env_vars"]
+    assert env["MLFLOW_TRACKING_URI"] == tracking.tracking_uri()
+    assert env["GANBOARD_SOMETHING"] == "x" and env["MLFLOW_TRACKING_PASSWORD"] == "pw"
+    assert "UNRELATED_SECRET" not in env and "CUDA_VISIBLE_DEVICES" not in env
+    assert cpu["runtime_env"]["working_dir"] == str(tracking.REPO_ROOT)
+    assert {"runs/", ".git/", "__pycache__/"} <= set(cpu["runtime_env"]["excludes"])
+    cuda = fake.job_spec("r2", build_config(None, {"device": "cuda"}), "ganboard-r2")
+    assert cuda["entrypoint_num_gpus"] == 1 and "entrypoint_num_cpus" not in cuda
+    auto = fake.job_spec("r3", build_config(None, {"device": "auto"}), "ganboard-r3")
+    assert auto["entrypoint_num_cpus"] == 1 and auto["runtime_env"]["env_vars"]["CUDA_VISIBLE_DEVICES"] == ""
+    monkeypatch.setenv("GANBOARD_RAY_GPU", "1")
+    auto_gpu = fake.job_spec("r4", build_config(None, {"device": "auto"}), "ganboard-r4")
+    assert auto_gpu["entrypoint_num_gpus"] == 1 and "CUDA_VISIBLE_DEVICES" not in auto_gpu["runtime_env"]["env_vars"]
+
+
+def test_relative_sqlite_store_is_made_absolute_for_the_jobs(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///rel/m.db")
+    assert ray_backend.resolved_tracking_uri() == f"sqlite:///{tmp_path.resolve()}/rel/m.db"
+    assert ray_backend.is_local_store("sqlite:///x.db") and not ray_backend.is_local_store("http://mlflow:5000")
+
+
+def test_running_run_whose_job_ended_is_lost_or_killed_when_a_stop_was_asked(fake):
+    lost = make_run(fake, status=tracking.RUNNING, job_status="FAILED")
+    [state] = fake.status([lost])
+    assert (state.status, state.reason) == ("failed", "lost: ray job FAILED")
+    assert tracking.get_run(lost).info.status == tracking.FAILED
+
+    stopped = make_run(fake, status=tracking.RUNNING, job_status="STOPPED", tags={launch.STOP_TAG: "1"})
+    [state] = fake.status([stopped])
+    assert (state.status, state.reason) == ("killed", "stopped")
+
+    alive = make_run(fake, status=tracking.RUNNING, job_status="RUNNING")
+    assert fake.status([alive])[0].status == "running"
+    gone = make_run(fake, status=tracking.RUNNING)
+    del fake.client().jobs[f"ganboard-{gone}"]
+    assert fake.status([gone])[0].reason == "lost: its ray job is unknown to the cluster"
+
+
+def test_queued_runs_say_why_they_wait_and_settle_when_their_job_ends(fake):
+    cpu = make_run(fake)
+    assert fake.status([cpu])[0].reason == "pending: waiting for a free CPU"
+    gpu = make_run(fake, device="cuda")
+    state = fake.status([gpu])[0]
+    assert (state.status, state.reason) == ("queued", "pending: asks for 1 GPU, the cluster has 0")
+
+    # Ray gave up placing a job the cluster can run: a new job is submitted and the run stays queued.
+    timeout = "JOB_SUPERVISOR_ACTOR_START_TIMEOUT"
+    requeued = make_run(fake, job_status="FAILED", error_type=timeout)
+    state = fake.status([requeued])[0]
+    assert state.status == "queued" and state.job == f"ray ganboard-{requeued}-2"
+    assert fake.client().submitted[-1]["submission_id"] == f"ganboard-{requeued}-2"
+    assert tracking.get_run(requeued).data.tags[ray_backend.ATTEMPT_TAG] == "2"
+    # ...but not one it can never place.
+    never = make_run(fake, device="cuda", job_status="FAILED", error_type=timeout)
+    state = fake.status([never])[0]
+    assert (state.status, state.reason) == ("failed", "never started: asks for 1 GPU, the cluster has 0")
+
+    broken = make_run(fake, job_status="FAILED", message="runtime_env setup failed: no\nspace")
+    state = fake.status([broken])[0]
+    assert state.status == "failed"
+    assert state.reason == "lost: ray job FAILED before the run started: runtime_env setup failed: no space"
+
+    # Stopping a queued run marks it killed and asks Ray to stop its job.
+    fake.stop([cpu])
+    assert fake.client().stopped == [f"ganboard-{cpu}"]
+    assert fake.status([cpu])[0].status == "killed"
+
+
+# ------------------------------------------------------------------------------------------- a live Ray head
+@pytest.fixture(scope="module", autouse=True)
+def head(tmp_path_factory):
+    """Start a local Ray head on free ports as the module begins (it boots while the unit tests run); shut it
+    down at the end. Yields what `cluster` needs, or an object whose `error` says why no head could start."""
+    ray_cli = Path(sys.executable).with_name("ray")
+    ray_cli = str(ray_cli) if ray_cli.exists() else shutil.which("ray")
+    if not ray_cli:
+        yield SimpleNamespace(error="no `ray` command next to this Python or on PATH")
+        return
+    store = tmp_path_factory.mktemp("raystore")
+    temp_dir = tempfile.mkdtemp(prefix="rgb", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
+    gcs, dash, client, node_mgr, obj_mgr, agent_http, agent_grpc, env_agent, metrics = free_ports(9)
+    low, high = worker_port_range()
+    head_env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "MLFLOW_", "GANBOARD_"))}
+    cmd = [ray_cli, "start", "--head", "--block", f"--port={gcs}", f"--dashboard-port={dash}",
+           "--dashboard-host=127.0.0.1", "--include-dashboard=true", f"--ray-client-server-port={client}",
+           f"--node-manager-port={node_mgr}", f"--object-manager-port={obj_mgr}",
+           f"--dashboard-agent-listen-port={agent_http}", f"--dashboard-agent-grpc-port={agent_grpc}",
+           f"--runtime-env-agent-port={env_agent}", f"--metrics-export-port={metrics}",
+           f"--min-worker-port={low}", f"--max-worker-port={high}", "--num-cpus=3", "--num-gpus=0",
+           "--object-store-memory=100000000", f"--temp-dir={temp_dir}", "--disable-usage-stats"]
+    log_path = store / "ray-head.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=head_env,
+                                start_new_session=True)
+    address = f"http://127.0.0.1:{dash}"
+    env = {**store_env(store), "RAY_ADDRESS": address, "GANBOARD_SHARED_STORE": "1"}
+    try:
+        yield SimpleNamespace(error=None, proc=proc, address=address, env=env, log_path=log_path)
+    finally:
+        try:
+            from ray.job_submission import JobSubmissionClient
+
+            jobs = JobSubmissionClient(address)
+            for job in jobs.list_jobs():
+                if str(job.status).split(".")[-1] in ("PENDING", "RUNNING"):
+                    jobs.stop_job(job.submission_id)
+        except Exception:  # noqa: BLE001 - the head may be gone, or never came up
+            pass
+        proc.send_signal(signal.SIGTERM)  # `ray start --block` drains and shuts its processes down
+        try:
+            proc.wait(45)
+        except subprocess.TimeoutExpired:
+            pass
+        kill_groups([proc.pid] if proc.poll() is None else [])
+        kill_groups(processes_with(env["MLFLOW_TRACKING_URI"].encode()))  # training processes of our jobs
+        kill_groups(processes_with(temp_dir.encode(), "cmdline"))  # anything of this Ray session left
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cluster(head):
+    """The head, up and taking jobs, with a shared (this machine's) SQLite store and the env to submit with."""
+    if head.error:
+        pytest.skip(f"Ray cannot start here: {head.error}")
+    import requests
+
+    deadline = time.monotonic() + 120
+    while True:
+        if head.proc.poll() is not None:
+            pytest.skip(f"Ray cannot start here: `ray start` exited with {head.proc.returncode}: "
+                        + head.log_path.read_text(errors="replace")[-500:])
+        try:
+            if requests.get(f"{head.address}/api/jobs/", timeout=2).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            pytest.skip("Ray cannot start here: no job API after 120 s: "
+                        + head.log_path.read_text(errors="replace")[-500:])
+        time.sleep(1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", head.env["MLFLOW_TRACKING_URI"])
+        mp.setenv("GANBOARD_SHARED_STORE", "1")
+        mp.delenv("RAY_API_SERVER_ADDRESS", raising=False)
+        mp.setenv("RAY_ADDRESS", head.address)
+        yield SimpleNamespace(address=head.address, env=head.env, launcher=ray_backend.RayLauncher(head.address))
+
+
+@pytest.fixture(scope="module")
+def submitted(cluster):
+    """Two short runs, one long run and one asking for a GPU, submitted at once through the CLI."""
+    # Create the store first: MLflow's schema migrations race when several processes open a new SQLite file at once.
+    tracking.experiment_id()
+    submits = {"short": ["--seeds", "2", *TINY], "long": LONG, "gpu": [*TINY, "--set", "device=cuda"]}
+    procs = {k: subprocess.Popen([sys.executable, "-m", "engine.launch", "submit", "--name", k, *args], cwd=REPO,
+                                 text=True, env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for k, args in submits.items()}
+    ids = {}
+    for name, proc in procs.items():
+        out, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, (name, err)
+        ids[name] = out.split()
+    return ids
+
+
+def test_ray_runs_are_jobs_tagged_with_their_job_id(cluster, submitted):
+    assert len(submitted["short"]) == 2 and len(submitted["long"]) == 1
+    for run_id in [*submitted["short"], *submitted["long"], *submitted["gpu"]]:
+        tags = tracking.get_run(run_id).data.tags
+        assert tags[launch.JOB_TAG] == f"ray ganboard-{run_id}"
+        assert tags[launch.BACKEND_TAG] == "ray"
+
+
+def test_a_gpu_run_on_a_gpu_less_cluster_says_why_it_waits_and_can_be_stopped(cluster, submitted):
+    [run_id] = submitted["gpu"]
+    state = wait_for(lambda: [s for s in cluster.launcher.status([run_id]) if s.reason.startswith("pending")], 60,
+                     "a pending reason")[0]
+    assert (state.status, state.reason) == ("queued", "pending: asks for 1 GPU, the cluster has 0")
+    out = cli(cluster.env, "stop", run_id)
+    assert out.returncode == 0, out.stderr
+    run = tracking.get_run(run_id)
+    assert run.info.status == tracking.KILLED and run.data.tags[launch.REASON_TAG] == "stopped before it started"
+    assert cluster.launcher.status([run_id])[0].status == "killed"
+
+
+def test_two_short_ray_runs_finish_with_their_metrics(cluster, submitted):
+    run_ids = submitted["short"]
+    wait_for(lambda: all(tracking.get_run(r).info.status in (tracking.FINISHED, tracking.FAILED, tracking.KILLED)
+                         for r in run_ids), 150, "both short runs to end", 1.0)
+    for run_id in run_ids:
+        run = tracking.get_run(run_id)
+        assert run.info.status == tracking.FINISHED, (run.data.tags.get(launch.REASON_TAG), cluster.launcher.logs(run_id))
+        assert run.data.tags[tracking.STEP_TAG] == "300"
+        history = tracking.client().get_metric_history(run_id, "loss/d")
+        assert max(m.step for m in history) == 300
+        assert run.data.metrics  # the evaluation metrics too
+        assert tracking.snapshot_steps(run_id)[-1] == 300
+    jobs = cluster.launcher.client()
+    wait_for(lambda: all(str(jobs.get_job_status(f"ganboard-{r}")).endswith("SUCCEEDED") for r in run_ids), 30,
+             "the jobs to succeed")
+    states = cluster.launcher.status(run_ids)
+    assert [s.status for s in states] == ["finished", "finished"]
+    logs = cli(cluster.env, "logs", run_ids[0])
+    assert logs.returncode == 0 and f"run {run_ids[0]}" in logs.stdout and "finished at step 300" in logs.stdout
+
+
+def test_stopping_a_running_ray_run_ends_it_killed(cluster, submitted):
+    [run_id] = submitted["long"]
+    wait_for(lambda: int(tracking.get_run(run_id).data.tags.get(tracking.STEP_TAG, 0)) > 0, 150,
+             "the long run to train", 1.0)
+    assert cluster.launcher.status([run_id])[0].status == "running"
+    out = cli(cluster.env, "stop", run_id)
+    assert out.returncode == 0, out.stderr
+    wait_for(lambda: tracking.get_run(run_id).info.status == tracking.KILLED, 30, "the run to end KILLED")
+    assert tracking.get_run(run_id).data.tags[launch.REASON_TAG] == "stopped"
+    jobs = cluster.launcher.client()
+    wait_for(lambda: str(jobs.get_job_status(f"ganboard-{run_id}")).endswith("STOPPED"), 30, "the job to stop")
+    assert cluster.launcher.status([run_id])[0].status == "killed"
