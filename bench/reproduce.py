@@ -114,8 +114,9 @@ def main() -> None:
             base, overrides = overrides_for(args.protocol, preset, dataset, args.budget)
             overrides.update(extra_set)
             ids = launcher.submit(base, overrides, None, args.seeds, sweep_name=sweep_name)
-            for run_id in ids:
+            for seed, run_id in enumerate(ids):
                 tracking.set_tags(run_id, {"ganboard.preset": preset})
+                tracking.client().update_run(run_id, name=f"{preset} {dataset} s{seed}")
             plan.append((preset, dataset, ids))
             print(f"queued {preset} on {dataset}: {len(ids)} runs", flush=True)
     wait([r for *_, ids in plan for r in ids])

@@ -142,6 +142,12 @@ FIELDS = {f.name: f for f in fields(TrainConfig)}
 PROBABILITY_LOSSES = ("minimax", "ns")  # D's sigmoid is a probability of "real"
 
 
+def _show(value: Any, limit: int = 80) -> str:
+    """A value as it goes into a one-line error: repr, cut short, so an oversized input cannot flood it."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _coerce(name: str, raw: Any) -> Any:
     """Turn a raw value (a CLI string or a JSON value) into the field's type, or fail naming the field."""
     spec = FIELDS[name]
@@ -153,10 +159,10 @@ def _coerce(name: str, raw: Any) -> Any:
             return raw.lower() in ("true", "1", "yes", "on")
         if isinstance(raw, int) and raw in (0, 1):
             return bool(raw)
-        raise ConfigError(f"{name}: expected a boolean (true/false), got {raw!r}")
+        raise ConfigError(f"{name}: expected a boolean (true/false), got {_show(raw)}")
     if kind is int:
         if isinstance(raw, bool):
-            raise ConfigError(f"{name}: expected an integer, got {raw!r}")
+            raise ConfigError(f"{name}: expected an integer, got {_show(raw)}")
         if isinstance(raw, int):
             return raw
         if isinstance(raw, float) and raw.is_integer():
@@ -164,19 +170,19 @@ def _coerce(name: str, raw: Any) -> Any:
         try:
             return int(str(raw).replace("_", ""))
         except ValueError:
-            raise ConfigError(f"{name}: expected an integer, got {raw!r}") from None
+            raise ConfigError(f"{name}: expected an integer, got {_show(raw)}") from None
     if kind is float:
         if isinstance(raw, bool):
-            raise ConfigError(f"{name}: expected a number, got {raw!r}")
+            raise ConfigError(f"{name}: expected a number, got {_show(raw)}")
         try:
             value = float(raw)
         except (TypeError, ValueError):
-            raise ConfigError(f"{name}: expected a number, got {raw!r}") from None
+            raise ConfigError(f"{name}: expected a number, got {_show(raw)}") from None
         if not math.isfinite(value):
-            raise ConfigError(f"{name}: expected a finite number, got {raw!r}")
+            raise ConfigError(f"{name}: expected a finite number, got {_show(raw)}")
         return value
     if not isinstance(raw, str):
-        raise ConfigError(f"{name}: expected text, got {raw!r}")
+        raise ConfigError(f"{name}: expected text, got {_show(raw)}")
     return raw
 
 
@@ -195,7 +201,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     for name, spec in FIELDS.items():
         value, meta = getattr(cfg, name), spec.metadata
         if meta["choices"] and value not in meta["choices"]:
-            raise ConfigError(f"{name}: '{value}' is not allowed, use {allowed(name)}")
+            raise ConfigError(f"{name}: {_show(value)} is not allowed, use {allowed(name)}")
         if meta["lo"] is not None and not (meta["lo"] <= value <= meta["hi"]):
             raise ConfigError(f"{name}: {value} is out of range, allowed {allowed(name)}")
     if cfg.batch_size % cfg.pack:
@@ -229,7 +235,7 @@ def apply_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str
     out = dict(base)
     for key, raw in overrides.items():
         if key not in FIELDS:
-            raise ConfigError(f"{key}: unknown field, see --help for the list of fields")
+            raise ConfigError(f"{_show(key, 60)}: unknown field, see --help for the list of fields")
         out[key] = _coerce(key, raw)
     return out
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import hashlib
 import itertools
 import os
 import signal
@@ -38,6 +39,7 @@ from engine.config import ConfigError, TrainConfig, build_config, parse_assignme
 
 LOST_AFTER_S = 45.0  # three missed heartbeats and then some (tracking.HEARTBEAT_S = 5)
 MAX_SUBMIT_DEFAULT = 200
+MAX_NAME = 250  # sweep and experiment names: well inside MLflow's limits for names and tag values
 SWEEP_TAG, SWEEP_NAME_TAG, BACKEND_TAG, HOST_TAG = "ganboard.sweep", "ganboard.sweep_name", "ganboard.backend", "ganboard.host"
 SEQ_TAG, JOB_TAG, REASON_TAG, STOP_TAG = "ganboard.queue_seq", "ganboard.job", "ganboard.end_reason", "ganboard.stop_requested"
 STATUS_WORDS = {tracking.QUEUED: "queued", tracking.RUNNING: "running", tracking.FINISHED: "finished",
@@ -115,6 +117,10 @@ class Launcher:
     def submit(self, preset: str | None, overrides: dict[str, Any] | None = None,
                sweep: dict[str, list[Any]] | None = None, seeds: int | list[int] = 1, *,
                experiment: str = tracking.DEFAULT_EXPERIMENT, sweep_name: str | None = None) -> list[str]:
+        if sweep_name is not None and not 0 < len(sweep_name) <= MAX_NAME:
+            raise LaunchError(f"sweep name: must be 1 to {MAX_NAME} characters, got {len(sweep_name)}")
+        if not 0 < len(experiment) <= MAX_NAME:
+            raise LaunchError(f"experiment: must be 1 to {MAX_NAME} characters, got {len(experiment)}")
         planned = expand(preset, dict(overrides or {}), sweep, seeds)
         configs = [cfg for _, cfg in planned]
         self.check_ready(configs)
@@ -192,10 +198,13 @@ class Launcher:
 
 # ---------------------------------------------------------------- local backend
 def state_dir() -> Path:
-    """Per-machine scheduler state (lock, logs): beside an embedded store, else ~/.ganboard."""
+    """Per-machine, per-store scheduler state (lock, logs): beside an embedded store, else under ~/.ganboard,
+    one folder per tracking store, so that the schedulers of two stores never block each other."""
     uri = tracking.tracking_uri()
-    base = Path(uri[len("sqlite:///"):]).parent if uri.startswith("sqlite:///") else Path.home() / ".ganboard"
-    path = base / "launcher"
+    if uri.startswith("sqlite:///"):
+        path = Path(uri[len("sqlite:///"):]).parent / "launcher"
+    else:
+        path = Path.home() / ".ganboard" / hashlib.sha1(uri.encode()).hexdigest()[:12] / "launcher"
     (path / "logs").mkdir(parents=True, exist_ok=True)
     return path
 
@@ -252,7 +261,9 @@ class LocalLauncher(Launcher):
         tags = run.data.tags
         if tags.get(HOST_TAG) == socket.gethostname() and tags.get(JOB_TAG, "").startswith("pid "):
             pid = int(tags[JOB_TAG].split()[1])
-            if not pid_alive(pid) and tracking.get_run(run.info.run_id).info.status == tracking.RUNNING:
+            if pid_alive(pid):
+                return ""  # alive here: a stale heartbeat means the store was away, and the run rides it out
+            if tracking.get_run(run.info.run_id).info.status == tracking.RUNNING:
                 return "lost: its process is gone"
         return super().lost_reason(run)
 

@@ -7,7 +7,11 @@ land in a stray `./mlruns` of whatever directory a process was started from.
 
 Logging is buffered: `RunLogger` hands metrics, tags and artifacts to one background thread, which sends them with
 `log_batch` (at most 1000 metrics a call) about once a second and writes the heartbeat tag every few seconds, so
-training never waits on the store. MLflow's own HTTP client retries with backoff when a server is briefly away.
+training never waits on the store. When a tracking server is away (restarted, a network blip) the thread retries
+with backoff for up to STORE_GRACE_S (GANBOARD_STORE_GRACE_S) while training goes on and the buffer grows; then the
+logger records the failure in `errors`, which the training loop turns into a clearly failed run. Each of those
+retries is one short HTTP attempt: `fail_fast_http()` caps MLflow's own per-call retries (by default 7 retries with
+up to two minutes of backoff each, about 4 minutes per call) unless the user set them.
 """
 
 from __future__ import annotations
@@ -32,6 +36,10 @@ HEARTBEAT_TAG = "ganboard.heartbeat"  # unix time, rewritten every HEARTBEAT_S w
 STEP_TAG = "ganboard.step"
 HEARTBEAT_S = 5.0
 FLUSH_S = 1.0
+STORE_GRACE_S = 180.0  # how long a run rides out an unreachable store before it fails (GANBOARD_STORE_GRACE_S)
+# MLflow's HTTP client settings for processes that retry on their own (RunLogger): a few quick tries per call.
+FAIL_FAST_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                  "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
 # Run statuses as MLflow spells them; SCHEDULED is a queued run that has not started.
 QUEUED, RUNNING, FINISHED, FAILED, KILLED = "SCHEDULED", "RUNNING", "FINISHED", "FAILED", "KILLED"
 
@@ -58,13 +66,61 @@ def is_local_sqlite(uri: str | None = None) -> bool:
     return (uri or tracking_uri()).startswith("sqlite:")
 
 
+def fail_fast_http() -> None:
+    """Make MLflow's HTTP calls in this process give up within seconds instead of minutes, unless the user set
+    MLFLOW_HTTP_REQUEST_MAX_RETRIES / _BACKOFF_FACTOR / _TIMEOUT. For processes that handle an unreachable server
+    themselves (the training process's RunLogger retries for STORE_GRACE_S; a dashboard shows a banner)."""
+    for key, value in FAIL_FAST_HTTP.items():
+        os.environ.setdefault(key, value)
+
+
+def store_grace_s() -> float:
+    try:
+        return max(0.0, float(os.environ.get("GANBOARD_STORE_GRACE_S", STORE_GRACE_S)))
+    except ValueError:
+        return STORE_GRACE_S
+
+
+class StoreUnreachable(RuntimeError):
+    """The tracking store stayed unreachable past the grace period; the message is one line."""
+
+
+def _retryable(exc: BaseException) -> bool:
+    """A store error worth retrying: the server away or failing (connection, timeout, HTTP 5xx/429), not a
+    request the server rejected (HTTP 4xx: a bad value, an unknown run), which fails the same way every time."""
+    status = getattr(exc, "get_http_status_code", None)
+    if callable(status):
+        try:
+            code = int(status())
+        except Exception:  # noqa: BLE001
+            return True
+        return code >= 500 or code in (408, 429)
+    return True
+
+
+_READY_STORES: set[str] = set()
+
+
 def client():
     from mlflow import MlflowClient
 
     # MLflow announces its schema migrations on stderr; a CLI's stderr is for the user's errors.
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    return MlflowClient(tracking_uri=tracking_uri())
+    uri = tracking_uri()
+    c = MlflowClient(tracking_uri=uri)
+    if uri.startswith("sqlite:///") and uri not in _READY_STORES:
+        # Several processes opening a new SQLite store at once race in MLflow's schema migration; the first
+        # one migrates under a file lock while the others wait, then all find the schema in place.
+        import fcntl
+
+        db_path = Path(uri[len("sqlite:///"):])
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(f"{db_path}.lock", "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            c.search_experiments(max_results=1)
+        _READY_STORES.add(uri)
+    return c
 
 
 def experiment_id(name: str = DEFAULT_EXPERIMENT) -> str:
@@ -150,6 +206,10 @@ class RunLogger:
         self._closing = threading.Event()
         self._tmp = tempfile.TemporaryDirectory(prefix="ganboard-")
         self.errors: list[str] = []
+        self.grace_s = store_grace_s()
+        self._down_since: float | None = None  # monotonic time of the first failure of the current outage
+        self._given_up = False  # past the grace period: one attempt per call from now on, no more waiting
+        fail_fast_http()
         self._client.update_run(run_id, status=RUNNING)
         self._beat()
         self._thread = threading.Thread(target=self._work, name="ganboard-logger", daemon=True)
@@ -181,13 +241,25 @@ class RunLogger:
         self._jobs.put(("file", artifact_dir, local_path))
 
     def close(self, status: str) -> None:
-        """Flush everything, then mark the run terminated with `status`."""
+        """Flush everything, then mark the run terminated with `status`.
+
+        Waits at most about the grace period for an unreachable store. When something could not be written, a
+        FINISHED run is recorded as FAILED with the reason (nothing is lost silently); when even the status
+        cannot be written, raises StoreUnreachable (the process then exits non-zero, and whoever looks at the
+        run next finds it lost)."""
         self._closing.set()
         self._thread.join()
         self._flush()
         self._drain_jobs()
-        self._client.set_terminated(self.run_id, status)
+        if self.errors and status == FINISHED:
+            status = FAILED
+            self._call(self._client.set_tag, self.run_id, "ganboard.end_reason",
+                       ("logging failed: " + self.errors[-1])[:500])
+        ok = self._call(self._client.set_terminated, self.run_id, status)
         self._tmp.cleanup()
+        if not ok:
+            raise StoreUnreachable(f"run {self.run_id}: could not record its end ({status}) in the tracking store: "
+                                   f"{self.errors[-1]}")
 
     # --- the background thread ---
     def _work(self) -> None:
@@ -229,19 +301,32 @@ class RunLogger:
             else:
                 self._call(self._client.log_artifact, self.run_id, payload, target)
 
-    def _call(self, fn, *args, **kwargs) -> None:
-        # The store can be briefly away (a restarted server): retry with backoff, then record the failure
-        # rather than kill the training; the loop checks `errors` and fails the run clearly.
+    def _call(self, fn, *args, **kwargs) -> bool:
+        """Call the store; True when it answered. The store can be briefly away (a restarted server): retry with
+        backoff (0.5 s doubling to 8 s) while the outage is younger than the grace period, then record the
+        failure rather than kill the training: the loop checks `errors` and fails the run clearly. A request
+        the server rejects (HTTP 4xx) is recorded at once."""
         delay = 0.5
-        for attempt in range(6):
+        while True:
             try:
                 fn(*args, **kwargs)
-                return
-            except Exception as exc:  # noqa: BLE001 - any store error is retried the same way
-                if attempt == 5:
-                    self.errors.append(f"{type(exc).__name__}: {exc}"[:500])
-                    return
-                time.sleep(delay)
+                self._down_since = None
+                return True
+            except Exception as exc:  # noqa: BLE001 - any store error is judged the same way
+                first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
+                if not _retryable(exc):
+                    self.errors.append(f"request rejected: {type(exc).__name__}: {first}"[:500])
+                    return False
+                now = time.monotonic()
+                if self._down_since is None:
+                    self._down_since = now
+                left = self.grace_s - (now - self._down_since)
+                if self._given_up or left <= 0:
+                    self._given_up = True
+                    self.errors.append(f"no answer for {now - self._down_since:.0f} s: {type(exc).__name__}: "
+                                       f"{first}"[:500])
+                    return False
+                time.sleep(min(delay, left))
                 delay = min(delay * 2, 8.0)
 
 

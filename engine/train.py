@@ -392,7 +392,7 @@ def train(cfg: TrainConfig, logger=None, *, resume_state: dict[str, Any] | None 
             sums = dict.fromkeys(sums, 0.0)
             window, t_window = 0, time.perf_counter()
             if logger.errors:
-                return end("FAILED", "tracking store unreachable: " + logger.errors[-1])
+                return end("FAILED", "tracking store: " + logger.errors[-1])
         # --- evaluate + snapshot ---
         if cfg.eval_every and trainer.step % cfg.eval_every == 0 and trainer.step != cfg.steps:
             evaluate_and_snapshot()
