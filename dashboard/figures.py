@@ -357,3 +357,286 @@ def loss_cursor_figure(steps: Sequence[float] | np.ndarray, values: Sequence[flo
     fig.update_layout(height=height, showlegend=False, margin=dict(l=40, r=10, t=10, b=30), xaxis_title="step",
                       yaxis_title=name)
     return fig
+
+
+
+
+def filmstrip_figure(cells: Sequence[Sequence[np.ndarray | None]], row_labels: Sequence[str],
+                     col_labels: Sequence[str], *, notes: Sequence[Sequence[str]] | None = None,
+                     means: np.ndarray | None = None, bounds: Sequence[float] | None = None,
+                     colors: Sequence[str] | None = None, marker_size: float = 2.0, cell_px: int = 140,
+                     webgl: bool = False) -> go.Figure:
+    """Runs as rows, steps as columns: one small scatter of samples per cell, all in one figure.
+
+    `cells[i][j]` is row i's (N, 2) samples for column j, or None where there is nothing to show (the cell then
+    says "no snapshot"); `notes[i][j]` is a short text in the cell's top-left corner (e.g. that an earlier
+    snapshot stands in). Every cell shows the same view `bounds` = (xmin, xmax, ymin, ymax) (default: all points
+    and modes), so cells compare by eye; `means` marks the modes in every cell.
+
+    The cells are tiles of ONE pair of axes, each offset by its row and column, rather than rows x cols subplots:
+    a hundred subplots take seconds to build and to draw, one axis pair takes milliseconds. Points outside
+    `bounds` are dropped (they would land in the next tile) and counted in the cell's note. One trace per row,
+    named by its row label; hover shows the original coordinates (customdata) and the column. `meta` of a row's
+    trace is {"row": i, "counts": points drawn per column}.
+    """
+    n_rows, n_cols = len(row_labels), len(col_labels)
+    if n_rows == 0 or n_cols == 0:
+        return go.Figure()
+    mu = None if means is None else np.asarray(means, dtype=np.float64).reshape(-1, 2)
+    if bounds is None:
+        parts = [np.asarray(c, dtype=np.float64).reshape(-1, 2) for row in cells for c in row if c is not None]
+        if mu is not None:
+            parts.append(mu)
+        pts = np.concatenate(parts) if parts else np.zeros((1, 2))
+        pts = pts[np.isfinite(pts).all(1)]
+        lo, hi = (pts.min(0), pts.max(0)) if len(pts) else (np.zeros(2), np.ones(2))
+        half = max(float((hi - lo).max()) / 2, 1e-6) * 1.05
+        c = (lo + hi) / 2
+        bounds = (c[0] - half, c[0] + half, c[1] - half, c[1] + half)
+    x0, x1, y0, y1 = (float(b) for b in bounds)
+    bw, bh = x1 - x0, y1 - y0
+    pad = 0.06 * max(bw, bh)
+    scatter = "scattergl" if webgl else "scatter"
+
+    def origin(i: int, j: int) -> tuple[float, float]:  # lower-left corner of tile (i, j); row 0 on top
+        return j * (bw + pad), (n_rows - 1 - i) * (bh + pad)
+
+    traces: list[dict[str, Any]] = []  # dicts: validated once, by the Figure
+    annotations: list[dict[str, Any]] = []  # row and column labels only: each annotation costs ~2 ms to validate
+    missing: list[tuple[float, float]] = []
+    note_xyt: list[tuple[float, float, str]] = []
+    frame_x: list[float | None] = []
+    frame_y: list[float | None] = []
+    for i in range(n_rows):
+        color = (colors[i] if colors is not None and i < len(colors) else None) or PALETTE[i % len(PALETTE)]
+        xs_row, ys_row, custom, counts = [], [], [], []
+        for j in range(n_cols):
+            ox, oy = origin(i, j)
+            frame_x += [ox, ox + bw, ox + bw, ox, ox, None]
+            frame_y += [oy, oy, oy + bh, oy + bh, oy, None]
+            note = notes[i][j] if notes is not None else ""
+            x = cells[i][j]
+            if x is None:
+                counts.append(0)
+                missing.append((ox + bw / 2, oy + bh / 2))
+            else:
+                p = np.asarray(x, dtype=np.float64).reshape(-1, 2)
+                inside = np.isfinite(p).all(1) & (p[:, 0] >= x0) & (p[:, 0] <= x1) & (p[:, 1] >= y0) & (p[:, 1] <= y1)
+                p_in = p[inside]
+                counts.append(int(len(p_in)))
+                if len(p_in) < len(p):
+                    note = f"{note} · {len(p) - len(p_in)} outside" if note else f"{len(p) - len(p_in)} outside"
+                xs_row.append(p_in[:, 0] - x0 + ox)
+                ys_row.append(p_in[:, 1] - y0 + oy)
+                custom.append(np.column_stack([p_in, np.full(len(p_in), j)]))
+            if note:
+                note_xyt.append((ox + 0.02 * bw, oy + 0.98 * bh, note))
+        if xs_row:
+            traces.append(dict(type=scatter, x=np.concatenate(xs_row), y=np.concatenate(ys_row), mode="markers",
+                               name=str(row_labels[i]), customdata=np.concatenate(custom),
+                               marker=dict(size=marker_size, color=color, opacity=0.6), showlegend=False,
+                               meta={"row": i, "counts": counts},
+                               hovertemplate=f"{row_labels[i]}<br>(%{{customdata[0]:.3f}}, %{{customdata[1]:.3f}})"
+                                             "<extra></extra>"))
+        annotations.append(dict(text=str(row_labels[i]), x=-pad / 2, y=origin(i, 0)[1] + bh / 2, textangle=-90,
+                                xanchor="right", showarrow=False, font=dict(size=11)))
+    if mu is not None:
+        tiles = [origin(i, j) for i in range(n_rows) for j in range(n_cols)]
+        mx = np.concatenate([mu[:, 0] - x0 + ox for ox, _ in tiles])
+        my = np.concatenate([mu[:, 1] - y0 + oy for _, oy in tiles])
+        traces.insert(0, dict(type="scatter", x=mx, y=my, mode="markers", name="modes", showlegend=False,
+                              hoverinfo="skip", marker=dict(symbol="x-thin", size=6, line=dict(width=1, color="gray"))))
+    traces.insert(0, dict(type="scatter", x=frame_x, y=frame_y, mode="lines", name="tiles", showlegend=False,
+                          hoverinfo="skip", line=dict(color="lightgray", width=1)))
+    if missing:
+        mx, my = zip(*missing)
+        traces.append(dict(type="scatter", x=mx, y=my, mode="text", text=["no snapshot"] * len(mx), name="missing",
+                           showlegend=False, hoverinfo="skip", textfont=dict(color="gray", size=11)))
+    if note_xyt:
+        nx, ny, nt = zip(*note_xyt)
+        traces.append(dict(type="scatter", x=nx, y=ny, mode="text", text=nt, textposition="bottom right",
+                           name="notes", showlegend=False, hoverinfo="skip", textfont=dict(color="gray", size=10)))
+    for j, label in enumerate(col_labels):
+        annotations.append(dict(text=str(label), x=origin(0, j)[0] + bw / 2, y=origin(0, j)[1] + bh + pad / 4,
+                                yanchor="bottom", showarrow=False, font=dict(size=12)))
+    total_w, total_h = n_cols * (bw + pad) - pad, n_rows * (bh + pad) - pad
+    fig = go.Figure(data=traces, layout=dict(annotations=annotations))
+    fig.update_xaxes(visible=False, range=[-pad * 1.2, total_w + pad * 0.2], constrain="domain")
+    fig.update_yaxes(visible=False, range=[-pad * 0.2, total_h + pad * 1.2], scaleanchor="x", scaleratio=1,
+                     constrain="domain")
+    fig.update_layout(height=int(n_rows * cell_px + 40), showlegend=False, margin=dict(l=20, r=10, t=10, b=10))
+    return fig
+
+
+def gallery_panel_figure(x: np.ndarray | None, *, field: Mapping[str, Any] | None = None,
+                         contours: Mapping[str, Any] | None = None,
+                         arrows: tuple[np.ndarray, np.ndarray] | None = None, means: np.ndarray | None = None,
+                         sigma: float | None = None, bounds: Sequence[float] | None = None,
+                         arrow_scale: float | None = None, color: str = "#EF553B", marker_size: float = 3.0,
+                         arrow_color: str = "black", height: int = 300, colorbar: bool = True) -> go.Figure:
+    """One panel of the gallery scrubber: `samples_figure`'s layers, built in one go.
+
+    The layers, their inputs and trace names are those of `samples_figure` (field heatmap, "log p_data"
+    contours, "grad" quiver, "modes", "3σ" circles, "samples"); `x` may be None for a field-only panel (D*,
+    |D - D*| beside the samples). Traces are passed to the Figure as dicts and the layout in one dict, which
+    builds a panel in about a quarter of the time of add_trace / update_* calls (each revalidates): with 16 runs
+    and three panels each, that is what keeps a slider move under a second.
+    """
+    data: list[dict[str, Any]] = []
+    if field is not None:
+        title = str(field.get("title", "field"))
+        data.append(dict(type="heatmap", x=_arr(field["xs"]), y=_arr(field["ys"]), z=np.asarray(field["z"]),
+                         zmin=field.get("zmin"), zmax=field.get("zmax"), colorscale=field.get("colorscale", "RdBu"),
+                         name=title, showscale=colorbar, colorbar=dict(title=dict(text=title), thickness=10),
+                         hovertemplate=f"x %{{x:.2f}}, y %{{y:.2f}}: {title} %{{z:.3g}}<extra></extra>"))
+    if contours is not None:
+        data.append(dict(type="contour", x=_arr(contours["xs"]), y=_arr(contours["ys"]), z=np.asarray(contours["z"]),
+                         contours=dict(coloring="lines"), showscale=False, ncontours=12, line=dict(width=1),
+                         colorscale=[[0, "#888"], [1, "#222"]], name="log p_data", hoverinfo="skip"))
+    if arrows is not None:
+        ax, ay = _quiver(arrows[0], arrows[1], arrow_scale, bounds)
+        data.append(dict(type="scatter", x=ax, y=ay, mode="lines", name="grad", hoverinfo="skip",
+                         line=dict(color=arrow_color, width=1.5)))
+    if means is not None:
+        mu = np.asarray(means, dtype=np.float64).reshape(-1, 2)
+        data.append(dict(type="scatter", x=mu[:, 0], y=mu[:, 1], mode="markers", name="modes",
+                         marker=dict(symbol="x-thin", size=9, line=dict(width=2, color="black")),
+                         hovertemplate="mode (%{x:.2f}, %{y:.2f})<extra></extra>"))
+        if sigma is not None:
+            t = np.append(np.linspace(0, 2 * np.pi, 33), np.nan)
+            r = 3.0 * float(sigma)
+            data.append(dict(type="scatter", x=(mu[:, :1] + r * np.cos(t)[None, :]).ravel(),
+                             y=(mu[:, 1:] + r * np.sin(t)[None, :]).ravel(), mode="lines", name="3σ",
+                             hoverinfo="skip", line=dict(color="black", width=1, dash="dot")))
+    if x is not None:
+        pts = np.asarray(x, dtype=np.float64).reshape(-1, 2)
+        data.append(dict(type="scatter", x=pts[:, 0], y=pts[:, 1], mode="markers", name="samples",
+                         marker=dict(size=marker_size, color=color, opacity=0.6),
+                         hovertemplate="(%{x:.3f}, %{y:.3f})<extra></extra>"))
+    xaxis: dict[str, Any] = dict(constrain="domain")
+    yaxis: dict[str, Any] = dict(constrain="domain", scaleanchor="x", scaleratio=1)
+    if bounds is not None:
+        xaxis["range"], yaxis["range"] = [bounds[0], bounds[1]], [bounds[2], bounds[3]]
+    return go.Figure(data=data, layout=dict(xaxis=xaxis, yaxis=yaxis, height=height, showlegend=False,
+                                            margin=dict(l=10, r=10, t=10, b=10)))
+
+
+def cursor_curves_figure(series: Sequence[Mapping[str, Any]], cursor_step: float, *, y_title: str = "loss",
+                         height: int = 200, legend: bool = True) -> go.Figure:
+    """A small chart of several runs' curves with a vertical cursor at the scrubber's step.
+
+    Each series is {name, x, y, color?}. Per series a line and a marker at its point nearest the cursor (named
+    "<name> @ cursor"); the cursor itself is a dashed trace named "cursor" with meta {"cursor": step}, so tests
+    and hover read it like any trace.
+    """
+    data: list[dict[str, Any]] = []
+    lo, hi = math.inf, -math.inf
+    for i, s in enumerate(series):
+        name, color = str(s["name"]), s.get("color") or PALETTE[i % len(PALETTE)]
+        x, y = _arr(s["x"]), _arr(s["y"])
+        data.append(dict(type="scatter", x=x, y=y, mode="lines", name=name, legendgroup=name,
+                         line=dict(width=1.5, color=color)))
+        ok = np.isfinite(x) & np.isfinite(y)
+        if ok.any():
+            lo, hi = min(lo, float(y[ok].min())), max(hi, float(y[ok].max()))
+            k = int(np.argmin(np.abs(np.where(ok, x, np.inf) - cursor_step)))
+            data.append(dict(type="scatter", x=[x[k]], y=[y[k]], mode="markers", name=f"{name} @ cursor",
+                             legendgroup=name, showlegend=False, marker=dict(size=7, color=color),
+                             hovertemplate=f"{name}<br>step %{{x}}: %{{y:.4g}}<extra></extra>"))
+    if not math.isfinite(lo):
+        lo, hi = 0.0, 1.0
+    data.append(dict(type="scatter", x=[cursor_step, cursor_step], y=[lo, hi], mode="lines", name="cursor",
+                     showlegend=False, hoverinfo="skip", meta={"cursor": cursor_step},
+                     line=dict(color="gray", width=1, dash="dash")))
+    return go.Figure(data=data, layout=dict(height=height, showlegend=legend, xaxis=dict(title=dict(text="step")),
+                                            yaxis=dict(title=dict(text=y_title)),
+                                            margin=dict(l=50, r=10, t=10, b=35), hovermode="closest"))
+
+
+# ----------------------------------------------------------------------- run tables and groups (runs, compare)
+
+HEALTH_BADGES: dict[str, str] = {"healthy": "🟢", "mode_collapse": "🟠", "d_overpowers": "🟡",
+                                 "oscillating": "🟣", "diverged": "🔴", "lost": "⚫"}
+STATUS_BADGES: dict[str, str] = {"queued": "⏳", "running": "▶️", "finished": "✅", "failed": "❌",
+                                 "killed": "⏹️"}
+
+
+def health_badge(label: str | None) -> str:
+    """`🟠 mode collapse` for engine.health's labels; unknown labels get a white dot, no label an empty cell."""
+    if not label:
+        return ""
+    return f"{HEALTH_BADGES.get(label, '⚪')} {label.replace('_', ' ')}"
+
+
+def status_badge(status: str | None) -> str:
+    return f"{STATUS_BADGES.get(status or '', '')} {status}".strip() if status else ""
+
+
+def grouped_series(curves: Mapping[str, Any], groups: Mapping[str, Sequence[str]], *, x: str = "step",
+                   band: str = "std", envelope: bool = True) -> list[dict[str, Any]]:
+    """Series for `curves_figure`: one per group of runs, named `<label> (n=k)`.
+
+    `curves` maps a run to its downsampled curve (attributes step, wall, mean, vmin, vmax, as data.Curve); `x`
+    picks step or wall as the x-axis. A group of one run is that run's bucket means with its min/max envelope.
+    A larger group is the mean across its runs with a `band` (stats.aggregate: std, se, ci95, minmax) and, with
+    `envelope`, the lowest bucket minimum and highest bucket maximum of any member, so a spike of one seed stays
+    visible. k counts the runs that logged the metric; groups without any are left out. `meta` holds
+    {"group": label, "n": k, "runs": [...]}.
+    """
+    import warnings
+
+    from dashboard.stats import aggregate, align_curves
+
+    out: list[dict[str, Any]] = []
+    for label, members in groups.items():
+        have = [r for r in members if r in curves and len(getattr(curves[r], x))]
+        if not have:
+            continue
+        n = len(have)
+        meta = {"group": label, "n": n, "runs": have}
+        if n == 1:
+            c = curves[have[0]]
+            s = {"name": f"{label} (n=1)", "x": _arr(getattr(c, x)), "y": _arr(c.mean), "meta": meta}
+            if envelope:
+                s.update(ymin=_arr(c.vmin), ymax=_arr(c.vmax))
+        else:
+            agg = aggregate([(getattr(curves[r], x), curves[r].mean) for r in have], band=band)  # type: ignore[arg-type]
+            s = {"name": f"{label} (n={n})", "x": agg["step"].to_numpy(), "y": agg["mean"].to_numpy(),
+                 "lo": agg["lo"].to_numpy(), "hi": agg["hi"].to_numpy(), "meta": meta}
+            if envelope:
+                grid = s["x"]
+                _, lows = align_curves([(getattr(curves[r], x), curves[r].vmin) for r in have], grid)
+                _, highs = align_curves([(getattr(curves[r], x), curves[r].vmax) for r in have], grid)
+                with np.errstate(all="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: NaN is right
+                    s.update(ymin=np.nanmin(lows, axis=0), ymax=np.nanmax(highs, axis=0))
+        out.append(s)
+    return out
+
+
+def final_metrics_table(summary: pd.DataFrame, group_col: str, metrics: Sequence[str]
+                        ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`stats.summarise_final`'s frame as text for display, and a same-shaped mask of the best cells.
+
+    Display columns: the group, `runs`, then per metric `mean ± se` (4 significant digits; `mean` alone with
+    one run, `–` with none) and, when some runs lack the metric, `(n=k)` after it. The mask is True where
+    summary.attrs["best"] names the group for that metric (ties all marked).
+    """
+    best = summary.attrs.get("best", {})
+    shown = pd.DataFrame({group_col: summary[group_col].astype(str), "runs": summary["runs"]})
+    mask = pd.DataFrame(False, index=shown.index, columns=[group_col, "runs"])
+    for m in metrics:
+        cells = []
+        for mean, se, n, runs in zip(summary[f"{m} mean"], summary[f"{m} se"], summary[f"{m} n"], summary["runs"]):
+            if not n or not np.isfinite(mean):
+                text = "–"
+            elif np.isfinite(se):
+                text = f"{mean:.4g} ± {se:.2g}"
+            else:
+                text = f"{mean:.4g}"
+            if n and n < runs:
+                text += f" (n={n})"
+            cells.append(text)
+        shown[m] = cells
+        mask[m] = summary[group_col].isin(best.get(m, [])).to_numpy()
+    return shown, mask

@@ -1,0 +1,235 @@
+"""How fast the Compare page is with 100 finished runs of 10,000 steps x 8 metrics each, in a real browser.
+
+    python bench/compare_page.py [--repeats 5] [--store /tmp/ganboard-bench/v1]
+
+1. Builds (once, cached under --store) an embedded MLflow store of 100 finished runs: 5 presets x 2 data sets x
+   10 seeds, every run with its full config as params, the usual tags, and 8 metrics (loss/d, loss/g, d/real,
+   d/fake, grad/d, grad/g, metric/modes, metric/fid) logged at every one of its 10,000 steps: 8 million metric
+   rows. Runs and params go through MLflow's client (engine.tracking.create_run, as the launcher makes them);
+   the metric rows are bulk-inserted into MLflow's `metrics` / `latest_metrics` tables in one transaction,
+   which is what log_batch would write, minus a few hours.
+2. Per repeat: starts `streamlit run dashboard/app.py` on a free port against that store, opens the Runs page
+   (which imports the libraries and warms the run list, as a user arriving there would), then
+   - first render: opens the Compare page with the whole 100-run sweep selected (`?sweep=<id>`), cold
+     history caches; timed from navigation to "complete": the script has finished (no running indicator)
+     and every Plotly chart has drawn its traces;
+   - re-render: reloads the Compare page (a new session, warm caches), and flips the log-y toggle (a rerun of
+     the page in the same session, done when the redrawn chart has a log axis), each timed the same way.
+   Prints each timing and the medians over the repeats; the targets are 3 s and 1 s.
+
+Uses the Debian chromium (/usr/bin/chromium) through Playwright; no network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+PRESETS = ("ns", "vanilla", "hinge", "lsgan", "wgan-gp")
+DATASETS = ("ring", "grid")
+SEEDS = 10
+STEPS = 10_000
+METRICS = ("loss/d", "loss/g", "d/real", "d/fake", "grad/d", "grad/g", "metric/modes", "metric/fid")
+SWEEP_ID = "bench100"
+STORE_VERSION = "v2"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+# ------------------------------------------------------------------------------------------- the store
+def synthetic_curves(rng: np.random.Generator, n_modes: int, steps: np.ndarray) -> dict[str, np.ndarray]:
+    """Plausible training curves: a settling BCE game with minibatch noise and a few spikes."""
+    t = steps / steps[-1]
+    decay = np.exp(-5 * t)
+    noise = lambda scale: rng.normal(0.0, scale, steps.size)  # noqa: E731
+    d_real = 0.5 + 0.4 * decay + noise(0.03)
+    d_fake = 0.5 - 0.4 * decay + noise(0.03)
+    loss_d = math.log(4) - 0.8 * decay + noise(0.05)
+    loss_g = math.log(2) + 1.5 * decay + noise(0.1)
+    spikes = rng.choice(steps.size, 5, replace=False)
+    loss_g[spikes] *= 10  # a few exploding steps: the min/max envelope must keep them
+    found = n_modes * (1 - np.exp(-rng.uniform(2, 8) * t))
+    return {
+        "loss/d": loss_d, "loss/g": loss_g, "d/real": d_real, "d/fake": d_fake,
+        "grad/d": np.abs(1.0 + decay + noise(0.2)), "grad/g": np.abs(0.5 + decay + noise(0.1)),
+        "metric/modes": np.floor(found), "metric/fid": 50 * decay + rng.uniform(0.05, 0.5) + np.abs(noise(0.02)),
+    }
+
+
+def build_store(folder: Path) -> str:
+    """The bench store under `folder` (built once; a `done` marker says it is complete); returns its URI."""
+    folder.mkdir(parents=True, exist_ok=True)
+    db = folder / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    if (folder / "done").exists():
+        return uri
+    db.unlink(missing_ok=True)
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    from engine import tracking
+    from engine.config import build_config
+    from engine.data import get_dataset
+
+    t0 = time.perf_counter()
+    runs = []
+    for preset in PRESETS:
+        for dataset in DATASETS:
+            for seed in range(SEEDS):
+                cfg = build_config(preset, {"dataset": dataset, "seed": seed, "steps": STEPS, "log_every": 1})
+                tags = {"ganboard.preset": preset, "ganboard.sweep": SWEEP_ID, "ganboard.sweep_name": "bench 100",
+                        "ganboard.step": str(STEPS), "ganboard.health": "healthy"}
+                run_id = tracking.create_run(cfg.to_dict(), experiment="bench", tags=tags,
+                                             run_name=f"{preset} dataset={dataset} s{seed}")
+                runs.append((run_id, dataset))
+    print(f"created {len(runs)} runs in {time.perf_counter() - t0:.0f} s", flush=True)
+
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA journal_mode = OFF")
+    con.execute("PRAGMA synchronous = OFF")
+    steps = np.arange(1, STEPS + 1)
+    t_start = int(time.time() * 1000) - 3_600_000
+    with con:
+        for i, (run_id, dataset) in enumerate(runs):
+            rng = np.random.default_rng(i)
+            mixture = get_dataset(dataset)
+            curves = synthetic_curves(rng, mixture.n_modes if mixture.has_modes else 0, steps)
+            stamps = t_start + steps * 20 + rng.integers(0, 5, steps.size)
+            # Step-major, as the training loop's log_batch calls write them: all metrics of a step together.
+            keys = np.tile(np.array(METRICS, dtype=object), STEPS)
+            values = np.stack([curves[k] for k in METRICS], axis=1).ravel()
+            rows = zip(keys.tolist(), values.tolist(), np.repeat(stamps, len(METRICS)).tolist(),
+                       [run_id] * values.size, np.repeat(steps, len(METRICS)).tolist(), [0] * values.size)
+            con.executemany("INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) "
+                            "VALUES (?, ?, ?, ?, ?, ?)", rows)
+            con.executemany("INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) "
+                            "VALUES (?, ?, ?, ?, 0, ?)",
+                            [(k, float(curves[k][-1]), int(stamps[-1]), STEPS, run_id) for k in METRICS])
+            con.execute("UPDATE runs SET status = 'FINISHED', start_time = ?, end_time = ? WHERE run_uuid = ?",
+                        (t_start, int(stamps[-1]), run_id))
+    con.execute("ANALYZE")
+    con.close()
+    (folder / "done").write_text(json.dumps({"runs": len(runs), "rows": len(runs) * STEPS * len(METRICS)}))
+    print(f"built {db} ({db.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - t0:.0f} s", flush=True)
+    return uri
+
+
+# ------------------------------------------------------------------------------------------ the browser
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_app(uri: str, port: int, log_path: Path) -> subprocess.Popen:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "GANBOARD_READONLY": "1", "PYTHONPATH": str(REPO)}
+    log = open(log_path, "ab")
+    return subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless",
+                             "true", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_http(port: int, timeout: float = 60.0) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).read()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"streamlit did not answer on port {port} within {timeout:.0f} s")
+
+
+# A page is complete when Streamlit's script has finished (the status widget shows no running state) and
+# every Plotly chart on it has drawn (its SVG layer holds trace groups).
+COMPLETE_JS = """([want, logY]) => {
+  if (document.querySelector('[data-testid="stStatusWidget"]')) return false;
+  const charts = document.querySelectorAll('.js-plotly-plot');
+  if (charts.length < want) return false;
+  for (const c of charts) {
+    if (!c.querySelector('.main-svg') || !c._fullData || !c._fullData.length) return false;
+  }
+  if (logY && charts[0]._fullLayout.yaxis.type !== 'log') return false;
+  return document.body.innerText.includes('Final metrics');
+}"""
+
+
+def wait_complete(page, want_charts: int, log_y: bool = False, timeout_s: float = 120.0) -> None:
+    page.wait_for_function(COMPLETE_JS, arg=[want_charts, log_y], timeout=timeout_s * 1000, polling=25)
+
+
+def measure(uri: str, repeats: int, shots: Path | None) -> dict[str, list[float]]:
+    from playwright.sync_api import sync_playwright
+
+    out: dict[str, list[float]] = {"first": [], "reload": [], "toggle": []}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        for r in range(repeats):
+            port = free_port()
+            proc = start_app(uri, port, Path("/tmp") / f"ganboard-bench-streamlit-{port}.log")
+            try:
+                wait_http(port)
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                base = f"http://127.0.0.1:{port}"
+                page.goto(f"{base}/runs")
+                page.get_by_text("runs shown").first.wait_for(timeout=60_000)
+                t0 = time.perf_counter()
+                page.goto(f"{base}/compare?sweep={SWEEP_ID}")
+                wait_complete(page, 1)
+                out["first"].append(time.perf_counter() - t0)
+                if shots is not None and r == 0:
+                    page.screenshot(path=str(shots / "compare-first.png"), full_page=True)
+                t0 = time.perf_counter()
+                page.reload()
+                wait_complete(page, 1)
+                out["reload"].append(time.perf_counter() - t0)
+                toggle = page.get_by_text("log y", exact=True)
+                t0 = time.perf_counter()
+                toggle.click()
+                wait_complete(page, 1, log_y=True)  # done when the redrawn chart has a log axis
+                out["toggle"].append(time.perf_counter() - t0)
+                page.close()
+            finally:
+                os.killpg(proc.pid, 15)
+                proc.wait(timeout=30)
+            print(f"repeat {r + 1}: first {out['first'][-1]:.2f} s, reload {out['reload'][-1]:.2f} s, "
+                  f"toggle {out['toggle'][-1]:.2f} s", flush=True)
+        browser.close()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--store", default=f"/tmp/ganboard-bench/{STORE_VERSION}", help="where the store is cached")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--screenshots", default=None, help="folder for a screenshot of the first render")
+    parser.add_argument("--build-only", action="store_true")
+    args = parser.parse_args(argv)
+    uri = build_store(Path(args.store))
+    if args.build_only:
+        return 0
+    shots = Path(args.screenshots) if args.screenshots else None
+    if shots:
+        shots.mkdir(parents=True, exist_ok=True)
+    res = measure(uri, args.repeats, shots)
+    summary = {k: round(statistics.median(v), 3) for k, v in res.items()}
+    print(json.dumps({"median_s": summary, "targets_s": {"first": 3.0, "reload": 1.0, "toggle": 1.0},
+                      "runs": len(PRESETS) * len(DATASETS) * SEEDS, "steps": STEPS, "metrics": len(METRICS)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""Compare: any logged metric of the selected runs over steps or wall time, grouped across seeds, and tested.
+
+The curves are downsampled in the data module (min/max envelopes kept, density adjustable) and smoothed here
+with TensorBoard's debiased EMA, the raw curve faint behind. Runs are grouped by chosen config fields, by
+default by everything except the seed, and drawn as the group mean with a std / SE / 95 % CI band and n. Below:
+final metrics per group (mean ± SE, best highlighted, CSV), pairwise tests with Holm's correction and effect
+sizes, the config fields that differ, and parallel coordinates of config against a final metric.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard import data, figures, stats
+from dashboard.app import ensure_router
+
+K = "keep.compare."
+BANDS = {"std": "± std", "se": "± standard error", "ci95": "95 % CI (t)", "minmax": "min – max"}
+PREFERRED = ("metric/modes", "metric/fid", "loss/d", "loss/g")
+PLOT_CONFIG = {"displaylogo": False}
+WEBGL_FROM = 24  # series; SVG above this many lines gets slow in the browser
+
+
+def _unique_labels(df: pd.DataFrame) -> dict[str, str]:
+    names = df["name"].tolist()
+    dup = {n for n in names if names.count(n) > 1}
+    return {r: (f"{n} ({r[:6]})" if n in dup else n) for r, n in zip(df["run_id"], names)}
+
+
+def _groups(df: pd.DataFrame, cfgs: dict[str, dict], by: list[str], per_run: bool) -> dict[str, list[str]]:
+    if per_run:
+        labels = _unique_labels(df)
+        return {labels[r]: [r] for r in df["run_id"]}
+    return stats.group_runs(cfgs, by=by or None)
+
+
+def _controls(keys: list[str], fields: list[str]) -> dict:
+    c = st.columns([3, 1.6, 2.4, 1.2])
+    default_metric = next((k for k in PREFERRED if k in keys), keys[0])
+    if st.session_state.get(K + "metric") not in keys:
+        st.session_state[K + "metric"] = default_metric
+    metric = c[0].selectbox("Metric", keys, key=K + "metric")
+    x = c[1].radio("x-axis", ["step", "wall time"], key=K + "x", horizontal=True,
+                   help="Wall time: seconds since the run's first value of this metric.")
+    smoothing = c[2].slider("Smoothing", 0.0, 0.999, 0.6, 0.001, key=K + "smoothing", format="%.3f",
+                            help="TensorBoard's debiased EMA over the plotted points; the raw curve stays faint.")
+    points = c[3].number_input("Points per curve", 20, 5000, 400, 20, key=K + "points",
+                               help="Buckets per curve; each keeps its min and max, so spikes stay visible.")
+    g = st.columns([4.6, 1.6, 2])
+    by = g[0].multiselect("Group by", fields, key=K + "by", placeholder="everything except the seed",
+                          help="Runs with equal values of these config fields form one line (mean and band). "
+                               "Empty: every field except the seed and bookkeeping (eval/log intervals, device).")
+    per_run = g[2].toggle("One line per run", key=K + "per_run")
+    band = g[1].selectbox("Band", list(BANDS), format_func=BANDS.get, key=K + "band", disabled=per_run)
+    t = st.columns(4)
+    log_y = t[0].toggle("log y", key=K + "log_y")
+    robust = t[1].toggle("Clip outliers", value=False, key=K + "robust",
+                         help="Fit the y-axis to the 1–99 % quantiles, so a few spikes do not flatten the rest.")
+    envelope = t[2].toggle("Min/max envelope", value=True, key=K + "envelope",
+                           help="The lowest and highest value in each bucket, lightly shaded.")
+    theory = t[3].toggle("Theory lines", value=True, key=K + "theory",
+                         help="D(x) = D(G(z)) = ½ and the BCE D loss log 4 at equilibrium; V = −log 4.")
+    return {"metric": metric, "x": "wall" if x == "wall time" else "step", "smoothing": smoothing,
+            "log_y": log_y, "robust": robust, "points": int(points), "by": by, "per_run": per_run, "band": band,
+            "theory": theory, "envelope": envelope}
+
+
+def _chart(df: pd.DataFrame, groups: dict[str, list[str]], o: dict) -> None:
+    live = df.loc[df["active"], "run_id"].tolist()
+    curves = data.curves(df["run_id"].tolist(), o["metric"], o["points"], live=live)
+    series = figures.grouped_series(curves, groups, x=o["x"], band=o["band"], envelope=o["envelope"])
+    if not series:
+        st.info(f"None of the selected runs has logged {o['metric']} yet.")
+        return
+    refs = figures.references_for(o["metric"], set(df["loss"])) if o["theory"] else None
+    fig = figures.curves_figure(series, smoothing=o["smoothing"], log_y=o["log_y"], robust_y=o["robust"],
+                                x_title="step" if o["x"] == "step" else "wall time (s)", y_title=o["metric"],
+                                references=refs, webgl=len(series) >= WEBGL_FROM, height=480)
+    st.plotly_chart(fig, key="compare.chart", config=PLOT_CONFIG)
+    notes = []
+    lacking = len(df) - len(curves)
+    if lacking:
+        notes.append(f"{lacking} run(s) have not logged {o['metric']} yet")
+    if df["dataset"].nunique() > 1:
+        notes.append("runs of several data sets: mode counts and distances are not on one scale")
+    if o["metric"] in figures.REFERENCE_LINES and o["theory"] and not refs:
+        notes.append("no theory line: some runs' losses are not probability losses")
+    notes.append(f"up to {o['points']} buckets per curve, shared by all runs")
+    st.caption(" · ".join(notes))
+
+
+def _final_table(df: pd.DataFrame, groups: dict[str, list[str]]) -> tuple[pd.DataFrame, list[str]]:
+    finals = [c[len("metrics."):] for c in df.columns if c.startswith("metrics.")
+              and c[len("metrics."):].split("/")[0] in ("metric", "theory") and df[c].notna().any()]
+    group_of = {r: g for g, members in groups.items() for r in members}
+    runs_df = pd.DataFrame({"group": df["run_id"].map(group_of)})
+    for m in finals:
+        runs_df[m] = df[f"metrics.{m}"].to_numpy(dtype=np.float64)
+    return runs_df, finals
+
+
+def _final_section(runs_df: pd.DataFrame, finals: list[str]) -> None:
+    st.subheader("Final metrics")
+    if not finals:
+        st.info("No evaluation metrics (metric/…) logged by these runs yet.")
+        return
+    summary = stats.summarise_final(runs_df, "group", finals)
+    shown, best = figures.final_metrics_table(summary, "group", finals)
+    styled = shown.style.apply(lambda _: np.where(best, "background-color: rgba(33, 195, 84, 0.25); "
+                                                  "font-weight: bold", ""), axis=None)
+    st.dataframe(styled, hide_index=True, width="stretch")
+    st.caption("Last logged value per run; mean ± standard error over the group's runs; best group per column "
+               "highlighted (by the metric's direction); (n=k): only k runs have a finite value.")
+    st.download_button("Download CSV", lambda: summary.to_csv(index=False).encode(), "final_metrics.csv",
+                       "text/csv", key="compare.csv", on_click="ignore")
+
+
+def _tests_section(runs_df: pd.DataFrame, finals: list[str]) -> None:
+    st.subheader("Significance")
+    if runs_df["group"].nunique() < 2 or not finals:
+        st.info("Needs at least two groups with final metrics.")
+        return
+    c1, c2, c3 = st.columns([2, 2, 1])
+    default = next((m for m in ("metric/modes", "metric/fid") if m in finals), finals[0])
+    if st.session_state.get(K + "test_metric") not in finals:
+        st.session_state[K + "test_metric"] = default
+    metric = c1.selectbox("Metric", finals, key=K + "test_metric")
+    test = c2.radio("Test", ["welch", "mannwhitney"], horizontal=True, key=K + "test",
+                    format_func={"welch": "Welch's t", "mannwhitney": "Mann–Whitney U"}.get)
+    alpha = c3.number_input("α", 0.001, 0.5, 0.05, 0.01, key=K + "alpha")
+    groups = {g: sub[metric].to_numpy() for g, sub in runs_df.groupby("group", sort=True)
+              if np.isfinite(sub[metric].to_numpy(dtype=np.float64)).any()}
+    if len(groups) < 2:
+        st.info(f"Needs at least two groups with a finite {metric}.")
+        return
+    res = stats.pairwise_tests(groups, test=test, alpha=alpha)
+    st.dataframe(res, hide_index=True, width="stretch", placeholder="–",
+                 column_config={c: st.column_config.NumberColumn(c, format="%.4g")
+                                for c in ("mean_a", "mean_b", "statistic", "p", "p_holm", "effect", "cohen_d",
+                                          "hedges_g", "cliffs_delta")})
+    effect = "Hedges' g" if test == "welch" else "Cliff's δ"
+    st.caption(f"Two-sided, every pair of groups, p Holm-corrected over the {len(res)} pairs; effect = {effect} "
+               f"(positive: a is larger). A pair with fewer than two finite values on a side has no p.")
+
+
+def _diff_section(df: pd.DataFrame, cfgs: dict[str, dict], groups: dict[str, list[str]], per_run: bool) -> None:
+    st.subheader("Config: only what differs")
+    by_group = not per_run and len(groups) < len(df) and st.toggle("per group", value=True, key=K + "diff_groups")
+    if by_group:
+        table = stats.diff_only({g: cfgs[m[0]] for g, m in groups.items()}, ignore=stats.IDENTITY_FIELDS)
+    else:
+        labels = _unique_labels(df)
+        table = stats.diff_only({labels[r]: cfgs[r] for r in df["run_id"]}, ignore=("run_name",))
+    if table.empty:
+        st.caption("The configs are identical.")
+    else:
+        st.dataframe(table.astype(str), width="stretch", placeholder="–")
+
+
+def _parallel_section(df: pd.DataFrame, cfgs: dict[str, dict], finals: list[str]) -> None:
+    st.subheader("Parallel coordinates")
+    if not finals or len(df) < 2:
+        st.info("Needs two runs or more with final metrics.")
+        return
+    if not st.toggle("Show parallel coordinates", key=K + "pc_show",
+                     help="Off by default: a WebGL chart that takes a moment to draw for many runs."):
+        return
+    varying = [f for f in stats.diff_only(cfgs, ignore=("run_name",)).index if f != "seed"]
+    if st.session_state.get(K + "pc_metric") not in finals:
+        st.session_state[K + "pc_metric"] = next((m for m in ("metric/modes", "metric/fid") if m in finals),
+                                                 finals[0])
+    c1, c2 = st.columns([1, 3])
+    metric = c1.selectbox("Colour by", finals, key=K + "pc_metric")
+    dims = c2.multiselect("Config fields", varying, default=varying[:8], key="compare.pc_dims")
+    if not dims:
+        st.caption("No config field differs between these runs.")
+        return
+    table = pd.DataFrame([{d: cfgs[r].get(d) for d in dims} for r in df["run_id"]])
+    table[metric] = df[f"metrics.{metric}"].to_numpy(dtype=np.float64)
+    st.plotly_chart(figures.parallel_coordinates(table, [*dims, metric], metric), key="compare.parcoords",
+                    config=PLOT_CONFIG)
+
+
+def render() -> None:
+    st.title("Compare")
+    try:
+        selected = data.selected_runs()
+        df = data.runs_by_id(selected)
+    except data.StoreError as exc:
+        st.error(str(exc))
+        return
+    if not selected:
+        st.info("No runs selected: pick rows (or a whole sweep) on the Runs page.")
+        st.page_link("pages/runs.py", label="Go to Runs", icon="📋")
+        return
+    if len(df) < len(selected):
+        st.warning(f"{len(selected) - len(df)} selected run(s) are not in this store any more.")
+    if df.empty:
+        return
+    st.query_params.from_dict(data.selection_query(df["run_id"].tolist()))
+    n_del = int(df["deleted"].sum())
+    st.caption(f"{len(df)} run{'' if len(df) == 1 else 's'}" + (f" ({n_del} deleted)" if n_del else "") +
+               (f", {int(df['active'].sum())} still active" if df["active"].any() else ""))
+    cfgs = data.configs(df)
+    keys = data.metric_keys(df)
+    fields = sorted({k for c in cfgs.values() for k in c})
+    if not keys:
+        st.info("The selected runs have not logged any metric yet; they appear here with their first values.")
+        _diff_section(df, cfgs, {r: [r] for r in df["run_id"]}, True)
+        return
+    o = _controls(keys, fields)
+    groups = _groups(df, cfgs, o["by"], o["per_run"])
+    try:
+        _chart(df, groups, o)
+    except data.StoreError as exc:
+        st.error(str(exc))
+    runs_df, finals = _final_table(df, groups)
+    _final_section(runs_df, finals)
+    _tests_section(runs_df, finals)
+    _diff_section(df, cfgs, groups, o["per_run"])
+    _parallel_section(df, cfgs, finals)
+
+
+ensure_router()
+render()

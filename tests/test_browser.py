@@ -1,0 +1,136 @@
+"""One real-browser run of the dashboard: launch a short run from the Launch page, watch it finish on the Runs
+page, open it in Compare.
+
+Starts `streamlit run dashboard/app.py` on a free port against a temp store, drives Debian's chromium through
+Playwright, and saves a screenshot of every stage under the test's tmp_path. The run is real (the local launcher's
+scheduler starts `python -m engine.train`), kept tiny so that it finishes in seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.skipif(not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM),
+                                reason="needs Debian's chromium at /usr/bin/chromium")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path):
+    port = _free_port()
+    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    (tmp_path / "store").mkdir()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PYTHONPATH": str(REPO), "GANBOARD_MAX_PARALLEL": "1"}
+    env.pop("GANBOARD_READONLY", None)
+    log = open(tmp_path / "streamlit.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless",
+                             "true", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read()
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                pytest.fail("streamlit did not start: " + (tmp_path / "streamlit.log").read_text()[-2000:])
+            time.sleep(0.3)
+    yield f"http://127.0.0.1:{port}", uri
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=30)
+    log.close()
+
+
+def _idle(page, timeout_s: float = 90) -> None:
+    """Streamlit shows its status widget while a script runs."""
+    page.wait_for_timeout(300)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                           timeout=timeout_s * 1000)
+
+
+def _no_traceback(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, page.locator(
+        '[data-testid="stException"]').first.inner_text()
+
+
+def _set_number(page, label: str, value: int) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.fill(str(value))
+    box.press("Enter")
+    _idle(page)
+
+
+def test_launch_watch_and_compare_a_short_run(server, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    base, uri = server
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(90_000)
+        expect.set_options(timeout=90_000)  # a loaded 2-core machine: imports and the first run take a while
+
+        # --- Launch: a tiny run of the ns preset ---
+        page.goto(f"{base}/launch")
+        _idle(page)
+        expect(page.get_by_role("heading", name="Launch")).to_be_visible()
+        page.get_by_role("tab", name="Optimisation").click()
+        _set_number(page, "steps", 60)
+        _set_number(page, "batch_size", 64)
+        page.get_by_role("tab", name="Logging").click()
+        _set_number(page, "eval_every", 30)
+        _set_number(page, "eval_samples", 500)
+        _set_number(page, "grid_size", 16)
+        expect(page.get_by_text("Changed from the preset")).to_contain_text("steps=60")
+        page.screenshot(path=str(tmp_path / "1-launch.png"), full_page=True)
+        _no_traceback(page)
+        page.get_by_role("button", name="Launch 1 run").click()
+
+        # --- Runs: it is there at once, then finishes while the table refreshes itself ---
+        expect(page.get_by_role("heading", name="Runs")).to_be_visible()
+        expect(page.get_by_text("Queued 1 run.")).to_be_visible()
+        page.screenshot(path=str(tmp_path / "2-runs-queued.png"), full_page=True)
+        expect(page.get_by_text("1 run shown", exact=True)).to_be_visible(timeout=240_000)  # not active any more
+        _idle(page)
+        expect(page.get_by_text(" shown")).to_have_count(1)
+        page.screenshot(path=str(tmp_path / "3-runs-finished.png"), full_page=True)
+        _no_traceback(page)
+
+        from mlflow import MlflowClient
+
+        runs = MlflowClient(tracking_uri=uri).search_runs(
+            [e.experiment_id for e in MlflowClient(tracking_uri=uri).search_experiments()])
+        assert [r.info.status for r in runs] == ["FINISHED"], [r.data.tags.get("ganboard.end_reason") for r in runs]
+        assert runs[0].data.params["steps"] == "60"
+
+        # --- Compare: the run's sweep, with its curve and final metrics ---
+        page.get_by_role("button", name="Compare sweep").click()
+        expect(page.get_by_role("heading", name="Compare")).to_be_visible()
+        expect(page.get_by_role("heading", name="Final metrics")).to_be_visible()
+        page.wait_for_selector(".js-plotly-plot .main-svg")
+        _idle(page)
+        expect(page.get_by_text("1 run", exact=True)).to_be_visible()
+        page.screenshot(path=str(tmp_path / "4-compare.png"), full_page=True)
+        _no_traceback(page)
+        browser.close()

@@ -1,0 +1,480 @@
+"""The dashboard pages under Streamlit's AppTest (no browser), and the data module against a small real store.
+
+The store is an embedded MLflow store in a temp folder, filled the way the engine fills it (tracking.create_run,
+then metrics with log_batch) with runs chosen to hit the awkward cases: seeds of two configs, two data sets, a
+NaN in a loss, a queued run with no metrics yet, a deleted run. Launching goes through a launcher that queues
+runs in the store but starts no process (the browser test runs a real one).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine import launch as launch_lib
+from engine import tracking
+from engine.config import build_config
+
+REPO = Path(__file__).resolve().parent.parent
+APP = str(REPO / "dashboard" / "app.py")
+TIMEOUT = 60
+
+
+# ------------------------------------------------------------------------------------------------ the store
+def _log(client, run_id: str, series: dict[str, np.ndarray], steps: np.ndarray) -> None:
+    from mlflow.entities import Metric
+
+    batch = [Metric(k, float(v[i]), 1_700_000_000_000 + int(s) * 100, int(s))
+             for i, s in enumerate(steps) for k, v in series.items()]
+    for i in range(0, len(batch), 1000):
+        client.log_batch(run_id, metrics=batch[i:i + 1000])
+
+
+def build_store(folder: Path) -> dict[str, list[str]]:
+    """A small store; returns run ids by role. MLFLOW_TRACKING_URI must point at folder/mlflow.db."""
+    client = tracking.client()
+    steps = np.arange(0, 201, 10)
+    t = steps / steps[-1]
+    roles: dict[str, list[str]] = {"ns": [], "hinge": [], "queued": [], "deleted": []}
+    for preset, dataset, seeds in (("ns", "ring", 3), ("hinge", "grid", 2)):
+        for seed in range(seeds):
+            cfg = build_config(preset, {"dataset": dataset, "seed": seed, "steps": 200})
+            tags = {"ganboard.preset": preset, "ganboard.sweep": f"sw-{preset}",
+                    "ganboard.sweep_name": f"{preset} sweep", "ganboard.step": "200", "ganboard.health": "healthy" if seed else "mode_collapse"}
+            run_id = tracking.create_run(cfg.to_dict(), tags=tags, run_name=f"{preset} s{seed}", status="RUNNING")
+            rng = np.random.default_rng(seed)
+            loss_g = 0.7 + 0.5 * np.exp(-3 * t) + rng.normal(0, 0.01, t.size)
+            if preset == "ns" and seed == 1:
+                loss_g[5] = math.nan  # a diverged step: must read as missing, not zero
+            modes = (6 + seed if preset == "ns" else 20 + seed) * np.minimum(1, 2 * t)
+            _log(client, run_id, {"loss/d": 1.386 - 0.3 * np.exp(-3 * t), "loss/g": loss_g,
+                                  "d/real": 0.5 + 0.2 * np.exp(-3 * t), "d/fake": 0.5 - 0.2 * np.exp(-3 * t),
+                                  "metric/modes": modes, "metric/fid": 5.0 * np.exp(-2 * t) + seed * 0.1}, steps)
+            client.set_terminated(run_id, "FINISHED")
+            roles[preset].append(run_id)
+    cfg = build_config("ns", {"steps": 100})
+    roles["queued"].append(tracking.create_run(cfg.to_dict(), tags={"ganboard.preset": "ns"}, run_name="waiting",
+                                               status="SCHEDULED"))
+    gone = tracking.create_run(cfg.to_dict(), tags={"ganboard.preset": "ns"}, run_name="gone", status="FINISHED")
+    client.delete_run(gone)
+    roles["deleted"].append(gone)
+    return roles
+
+
+class QueueOnly(launch_lib.Launcher):
+    """Queues runs in the store exactly as the local launcher does, but starts no process."""
+
+    backend = "test"
+    stopped: list[str] = []
+
+    def enqueue(self, run_ids, configs):
+        pass
+
+    def _stop_started(self, run):
+        QueueOnly.stopped.append(run.info.run_id)
+
+    def logs(self, run_id):
+        return f"log of {run_id}"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("store")
+    old = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder / 'mlflow.db'}"
+    try:
+        yield build_store(folder)
+    finally:
+        if old is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = old
+
+
+@pytest.fixture
+def env(store, monkeypatch):
+    monkeypatch.setattr(launch_lib, "get_launcher", lambda name=None: QueueOnly())
+    monkeypatch.delenv("GANBOARD_READONLY", raising=False)
+    return store
+
+
+def app(page: str | None = None, session: dict | None = None, query: dict | None = None):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for k, v in (session or {}).items():
+        at.session_state[k] = v
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    at.run()
+    if page:
+        at.switch_page(page)
+        at.run()
+    return at
+
+
+def no_exception(at) -> None:
+    assert not at.exception, [e.message for e in at.exception]
+
+
+def texts(at) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [e.value for e in at.error] + \
+        [i.value for i in at.info] + [w.value for w in at.warning] + [s.value for s in at.success]
+    return "\n".join(str(p) for p in parts)
+
+
+# -------------------------------------------------------------------------------------------- data module
+def test_runs_frame_types_params_and_hides_deleted(env):
+    from dashboard import data
+
+    df = data.runs()
+    assert len(df) == 6  # 3 ns + 2 hinge + 1 queued; the deleted run is hidden
+    assert env["deleted"][0] not in set(df["run_id"])
+    row = df.set_index("run_id").loc[env["ns"][0]]
+    assert row["status"] == "finished" and row["progress"] == 1.0
+    assert row["params.lr_d"] == pytest.approx(1e-4) and not row["params.g_bn"] and df["params.g_bn"].dtype == bool
+    assert row["params.steps"] == 200 and row["seed"] == 0
+    queued = df.set_index("run_id").loc[env["queued"][0]]
+    assert queued["status"] == "queued" and queued["active"] and math.isnan(queued["metrics.loss/d"])
+    both = data.runs(deleted=True)
+    assert len(both) == 7 and both.set_index("run_id").loc[env["deleted"][0], "deleted"]
+
+
+def test_bad_search_filter_is_one_line_naming_the_filter(env):
+    from dashboard import data
+
+    with pytest.raises(data.StoreError) as err:
+        data.runs(filter_string="metrics.x >>> 3")
+    msg = str(err.value)
+    assert "\n" not in msg and "metrics.x >>> 3" in msg
+    hinge = data.runs(filter_string="params.loss = 'hinge'")
+    assert sorted(hinge["run_id"]) == sorted(env["hinge"])
+
+
+def test_sql_curves_match_the_numpy_twin_and_keep_nan_missing(env):
+    from mlflow import MlflowClient
+
+    from dashboard import data
+
+    ids = env["ns"]
+    got = data.curves(ids, "loss/g", points=7)
+    assert set(got) == set(ids)
+    client = MlflowClient()
+    width = data.buckets_for(200, 7)
+    for run_id in ids:
+        hist = client.get_metric_history(run_id, "loss/g")
+        h = np.array([[m.step, m.timestamp, m.value] for m in hist])
+        want = data.bucket_curve(h[:, 0], h[:, 1], h[:, 2], width)
+        for a, b in zip(got[run_id], want):
+            np.testing.assert_allclose(a, b, equal_nan=True)
+    # Steps 0..200 in 7 buckets of 201/7 steps: bucket 1 holds 30, 40, 50; run 1's NaN at step 50 is skipped.
+    c = got[ids[1]]
+    assert len(c.step) == 7 and np.isfinite(c.mean).all()
+    assert c.step[1] == pytest.approx(40.0)
+    assert data.curves(env["queued"], "loss/g") == {}
+
+
+def test_bucket_curve_keeps_spikes_and_gaps():
+    from dashboard import data
+
+    steps = np.arange(10.0)
+    values = np.array([1, 1, 50, 1, 1, np.nan, np.inf, 1, 1, 1], dtype=float)
+    c = data.bucket_curve(steps, steps * 1000, values, width=5)
+    np.testing.assert_allclose(c.step, [2, 7])
+    np.testing.assert_allclose(c.vmax, [50, 1])
+    np.testing.assert_allclose(c.mean, [54 / 5, 1])
+    np.testing.assert_allclose(c.wall, [2, 7])
+    gap = data.bucket_curve(steps, steps, np.r_[np.ones(5), np.full(5, np.nan)], width=5)
+    assert np.isnan(gap.mean[1]) and np.isnan(gap.vmax[1])
+
+
+def test_down_server_is_one_clear_line(monkeypatch):
+    from dashboard import data
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
+    with pytest.raises(data.StoreError) as err:
+        data.runs()
+    assert "not reachable" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_readonly_refuses_every_write(env, monkeypatch):
+    from dashboard import data
+
+    monkeypatch.setenv("GANBOARD_READONLY", "1")
+    for call in (lambda: data.launch("ns", {}, None, [0]), lambda: data.stop(env["queued"]),
+                 lambda: data.delete(env["ns"]), lambda: data.relaunch(env["ns"][:1])):
+        with pytest.raises(data.ReadOnlyError):
+            call()
+
+
+# ----------------------------------------------------------------------------------- pure presentation bits
+def test_grouped_series_mean_band_and_envelope():
+    from dashboard import figures
+    from dashboard.data import Curve
+
+    def curve(mean, spike=0.0):
+        s = np.array([0.0, 10.0, 20.0])
+        m = np.asarray(mean, float)
+        return Curve(s, s / 10, m, m - 1, m + 1 + spike)
+
+    curves = {"a": curve([1, 2, 3]), "b": curve([3, 4, 5], spike=10), "c": curve([7, 7, 7])}
+    series = figures.grouped_series(curves, {"pair": ["a", "b", "missing"], "solo": ["c"], "none": ["x"]},
+                                    band="std")
+    assert [s["name"] for s in series] == ["pair (n=2)", "solo (n=1)"]
+    pair, solo = series
+    np.testing.assert_allclose(pair["y"], [2, 3, 4])
+    np.testing.assert_allclose(pair["hi"] - pair["y"], [math.sqrt(2)] * 3)  # sd of {1, 3} etc.
+    np.testing.assert_allclose(pair["ymax"], [14, 15, 16])  # b's spike survives in the envelope
+    np.testing.assert_allclose(pair["ymin"], [0, 1, 2])
+    assert "lo" not in solo and list(solo["ymax"]) == [8, 8, 8]
+    wall = figures.grouped_series(curves, {"solo": ["c"]}, x="wall")
+    np.testing.assert_allclose(wall[0]["x"], [0, 1, 2])
+
+
+def test_final_metrics_table_marks_best_by_direction():
+    from dashboard import figures, stats
+
+    runs = pd.DataFrame({"g": ["a", "a", "b", "b"], "metric/fid": [1.0, 3.0, 5.0, 7.0],
+                         "metric/modes": [8, 8, 8, np.nan]})
+    summary = stats.summarise_final(runs, "g", ["metric/fid", "metric/modes"])
+    shown, best = figures.final_metrics_table(summary, "g", ["metric/fid", "metric/modes"])
+    assert shown.loc[0, "metric/fid"] == "2 ± 1"  # mean 2, SE = sd(1, 3) / sqrt(2) = 1
+    assert shown.loc[1, "metric/modes"] == "8 (n=1)"
+    assert best["metric/fid"].tolist() == [True, False]  # lower FID is better
+    assert best["metric/modes"].tolist() == [True, True]  # a tie marks both
+    assert not best["runs"].any()
+
+
+def test_badges():
+    from dashboard import figures
+
+    assert figures.health_badge("mode_collapse") == "🟠 mode collapse"
+    assert figures.health_badge("") == "" and figures.health_badge("new_label").startswith("⚪")
+    assert figures.status_badge("finished") == "✅ finished"
+
+
+# ----------------------------------------------------------------------------------------------- the pages
+def test_runs_page_lists_runs_with_badges(env):
+    at = app()
+    no_exception(at)
+    assert at.title[0].value == "Runs"
+    table = at.dataframe[0].value
+    assert len(table) == 6
+    assert "🟠 mode collapse" in set(table["health"])
+    assert {"modes", "fid", "progress"} <= set(table.columns)
+    assert "6 runs shown" in texts(at)
+    labels = [b.label for b in at.button]
+    assert "Stop" in labels and "Delete" in labels
+
+
+def test_runs_page_bad_filter_shows_one_line(env):
+    at = app()
+    at.text_input(key="keep.runs.filter").set_value("metrics.x >>> 3").run()
+    no_exception(at)
+    assert len(at.error) == 1 and "metrics.x >>> 3" in at.error[0].value and "\n" not in at.error[0].value
+
+
+def test_runs_page_filter_and_sweep_selection_to_compare(env):
+    at = app()
+    at.text_input(key="keep.runs.filter").set_value("params.loss = 'hinge'").run()
+    no_exception(at)
+    assert len(at.dataframe[0].value) == 2
+    at.selectbox(key="runs.sweep").set_value("sw-hinge")
+    at.button(key="runs.compare_sweep").click().run()
+    no_exception(at)
+    from dashboard import data
+
+    assert sorted(at.session_state[data.SELECTION_KEY]) == sorted(env["hinge"])
+    assert at.title[0].value == "Compare"
+
+
+def test_readonly_hides_launch_and_actions(env, monkeypatch):
+    monkeypatch.setenv("GANBOARD_READONLY", "1")
+    at = app()
+    no_exception(at)
+    labels = [b.label for b in at.button]
+    assert "Stop" not in labels and "Delete" not in labels and "Relaunch" not in labels
+    with pytest.raises(ValueError, match="Could not find a navigation page"):  # not in the navigation
+        at.switch_page("pages/launch.py")
+    at.switch_page("pages/compare.py").run()
+    no_exception(at)
+
+
+def test_launch_form_presets_validation_and_sweep_count(env):
+    at = app("pages/launch.py")
+    no_exception(at)
+    assert at.title[0].value == "Launch"
+    # every config field is a widget, with its doc as help
+    from engine.config import schema
+
+    for spec in schema():
+        w = at.get_by_key(f"keep.launch.{spec['name']}")
+        assert w is not None and spec["doc"] in w.help and "Allowed:" in w.help, spec["name"]
+    assert "Latent dimension of G" in at.number_input(key="keep.launch.z_dim").help
+    # the preset fills the form
+    at.selectbox(key="keep.launch.preset").set_value("wgan-gp").run()
+    assert at.selectbox(key="keep.launch.loss").value == "wgan"
+    assert at.selectbox(key="keep.launch.penalty").value == "wgan_gp"
+    assert at.number_input(key="keep.launch.n_critic").value == 5
+    # an out-of-range float is an inline error naming the field, and launching is off
+    at.text_input(key="keep.launch.lr_d").set_value("20").run()
+    no_exception(at)
+    assert any(e.value.startswith("lr_d: 20 is out of range") for e in at.error)
+    assert at.button(key="launch.submit").disabled
+    at.text_input(key="keep.launch.lr_d").set_value("1e-4").run()
+    # a cross-field rule names its field too
+    at.number_input(key="keep.launch.pack").set_value(3).run()
+    assert any(e.value.startswith("batch_size:") for e in at.error)
+    at.number_input(key="keep.launch.pack").set_value(1).run()
+    # the sweep builder counts: 2 losses x 1 trick (off/on) x 3 seeds = 12
+    at.selectbox(key="keep.launch.preset").set_value("ns").run()
+    at.multiselect(key="keep.launch.sweep.losses").set_value(["ns", "hinge"])
+    at.multiselect(key="keep.launch.sweep.tricks").set_value(["spectral_norm"])
+    at.number_input(key="keep.launch.sweep.seeds").set_value(3).run()
+    no_exception(at)
+    assert at.metric[0].value == "12"
+    # an impossible combination in the sweep is reported, naming the field
+    at.multiselect(key="keep.launch.sweep.tricks").set_value(["label_smoothing"]).run()
+    assert any(e.value.startswith("label_smoothing:") for e in at.error)
+
+
+def test_launch_submits_and_runs_page_shows_the_queued_runs(env):
+    from dashboard import data
+
+    at = app("pages/launch.py")
+    at.number_input(key="keep.launch.steps").set_value(50)
+    at.number_input(key="keep.launch.sweep.seeds").set_value(2)
+    at.text_input(key="keep.launch.sweep.name").set_value("from the test").run()
+    at.button(key="launch.submit").click().run()
+    no_exception(at)
+    assert at.title[0].value == "Runs"
+    assert "Queued 2 runs." in texts(at)
+    df = data.runs()
+    new = df[df["sweep_name"] == "from the test"]
+    assert len(new) == 2 and set(new["status"]) == {"queued"} and set(new["steps"]) == {50}
+    assert set(new["seed"]) == {0, 1}
+    table = at.dataframe[0].value
+    assert set(new["run_id"]) <= set(table["run_id"])
+    # stop them (queued: killed at once), then delete them
+    data.select_runs([])
+    data.stop(new["run_id"].tolist())
+    assert set(data.runs_by_id(new["run_id"].tolist())["status"]) == {"killed"}
+    data.delete(new["run_id"].tolist())
+    assert not set(new["run_id"]) & set(data.runs()["run_id"])
+
+
+def test_relaunch_copies_config_and_seed(env):
+    from dashboard import data
+
+    new = data.relaunch([env["hinge"][1]])
+    try:
+        df = data.runs_by_id([env["hinge"][1], *new])
+        old_cfg, new_cfg = data.configs(df).values()
+        assert new_cfg == old_cfg and df["status"].iloc[1] == "queued" and df["preset"].iloc[1] == "hinge"
+    finally:
+        data.delete(new)
+
+
+def test_compare_page_groups_seeds_with_bands_and_tables(env):
+    from dashboard import data
+
+    at = app("pages/compare.py", session={data.SELECTION_KEY: env["ns"] + env["hinge"] + env["queued"]})
+    no_exception(at)
+    assert at.title[0].value == "Compare"
+    assert at.selectbox(key="keep.compare.metric").value == "metric/modes"
+    assert "1 run(s) have not logged metric/modes yet" in texts(at)
+    assert "runs of several data sets" in texts(at)
+    final = at.dataframe[0].value
+    assert "Final metrics" in [s.value for s in at.subheader]
+    # grouped by everything except the seed: the ns/ring seeds, the hinge/grid seeds, the queued run
+    assert sorted(final["runs"]) == [1, 2, 3]
+    tests = at.dataframe[1].value  # the queued run's group has no final value: one pair is left
+    assert len(tests) == 1 and {"p_holm", "hedges_g"} <= set(tests.columns)
+    from scipy import stats as sps
+
+    want = sps.ttest_ind([20.0, 21.0], [6.0, 7.0, 8.0], equal_var=False).pvalue  # final modes: grid vs ring
+    assert tests["p"].iloc[0] == pytest.approx(want) and tests["p_holm"].iloc[0] == pytest.approx(want)
+    at.radio(key="keep.compare.test").set_value("mannwhitney").run()
+    no_exception(at)
+    assert "cliffs_delta" in at.dataframe[1].value.columns
+    at.toggle(key="keep.compare.per_run").set_value(True).run()
+    no_exception(at)
+    assert len(at.dataframe[0].value) == 6
+
+
+def test_compare_page_metric_switch_wall_time_log_and_groupby(env):
+    from dashboard import data
+
+    at = app("pages/compare.py", session={data.SELECTION_KEY: env["ns"] + env["hinge"]})
+    at.selectbox(key="keep.compare.metric").set_value("d/real")
+    at.radio(key="keep.compare.x").set_value("wall time")
+    at.toggle(key="keep.compare.log_y").set_value(True)
+    at.multiselect(key="keep.compare.by").set_value(["loss"]).run()
+    no_exception(at)
+    final = at.dataframe[0].value
+    assert sorted(final["group"]) == ["loss=hinge", "loss=ns"]
+
+
+def test_compare_page_from_a_sweep_link(env):
+    at = app("pages/compare.py", query={"sweep": "sw-ns"})
+    no_exception(at)
+    assert sorted(at.dataframe[0].value["runs"]) == [3]
+
+
+def test_compare_page_without_selection_or_metrics(env):
+    from dashboard import data
+
+    at = app("pages/compare.py")
+    no_exception(at)
+    assert "No runs selected" in texts(at)
+    at = app("pages/compare.py", session={data.SELECTION_KEY: env["queued"]})
+    no_exception(at)
+    assert "not logged any metric yet" in texts(at)
+    at = app("pages/compare.py", session={data.SELECTION_KEY: ["0" * 32]})
+    no_exception(at)
+    assert "not in this store" in texts(at)
+
+
+def test_every_page_survives_an_empty_store(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'empty.db'}")
+    monkeypatch.setattr(launch_lib, "get_launcher", lambda name=None: QueueOnly())
+    at = app()
+    no_exception(at)
+    assert "No runs yet" in texts(at)
+    for page in ("pages/compare.py", "pages/launch.py", "pages/gallery.py", "pages/artifacts.py"):
+        at.switch_page(page).run()
+        no_exception(at)
+
+
+def test_every_page_survives_a_down_server(monkeypatch):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
+    at = app()
+    no_exception(at)
+    assert at.error and "not reachable" in at.error[0].value
+    at = app("pages/compare.py", query={"sweep": "x"})
+    no_exception(at)
+    assert at.error and "not reachable" in at.error[0].value
+    for page in ("pages/gallery.py", "pages/artifacts.py"):
+        at.switch_page(page).run()
+        no_exception(at)
+
+
+def test_sql_run_list_matches_mlflow_search(env):
+    """The SQL fast path (no filter) and MLflow's search_runs (used with a filter) give the same frame."""
+    from dashboard import data
+
+    fast = data.runs(deleted=True)
+    slow = data.runs(filter_string="attributes.run_name != 'no such name'", deleted=True)
+    pd.testing.assert_frame_equal(fast[sorted(fast.columns)], slow[sorted(slow.columns)], check_like=True)
