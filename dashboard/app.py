@@ -18,7 +18,7 @@ if _ROOT not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from dashboard import data  # noqa: E402
+from dashboard import auth, data  # noqa: E402
 
 # Widgets whose keys start with this keep their values when the user visits another page and comes back
 # (Streamlit forgets the state of widgets that a run did not draw; re-assigning it here keeps it).
@@ -27,6 +27,7 @@ KEEP_PREFIX = "keep."
 
 def main() -> None:
     st.set_page_config(page_title="GANboard", page_icon="🎛️", layout="wide")
+    auth.gate()  # with sign-in configured, a signed-out visitor sees only the log-in button
     for key in [k for k in st.session_state if isinstance(k, str) and k.startswith(KEEP_PREFIX)]:
         st.session_state[key] = st.session_state[key]
 
@@ -38,7 +39,9 @@ def main() -> None:
         pages.insert(0, st.Page("pages/launch.py", title="Launch", icon="🚀", url_path="launch"))
     page = st.navigation(pages)
     with st.sidebar:
-        st.caption(f"Store: `{data.describe_store()}`" + ("  \nRead-only" if data.readonly() else ""))
+        # Signed-in users see who they are from auth.gate(); an open or read-only app says so here.
+        access = "" if auth.auth_configured() else f"  \n{auth.describe()}"
+        st.caption(f"Store: `{data.describe_store()}`{access}")
         n = len(st.session_state.get(data.SELECTION_KEY) or [])
         if n:
             st.caption(f"{n} run{'s' if n != 1 else ''} selected")

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from dashboard import auth
 from engine import tracking
 from engine.config import FIELDS, PROBABILITY_LOSSES, ConfigError
 
@@ -56,7 +57,7 @@ class StoreError(RuntimeError):
 
 
 class ReadOnlyError(StoreError):
-    """A write was asked of a read-only dashboard (GANBOARD_READONLY=1)."""
+    """A write was asked by someone who may only view (GANBOARD_READONLY=1, or a signed-in viewer)."""
 
 
 # ------------------------------------------------------------------------------------------------- the store
@@ -65,7 +66,8 @@ def store_uri() -> str:
 
 
 def readonly() -> bool:
-    return os.environ.get("GANBOARD_READONLY", "").strip().lower() in ("1", "true", "yes", "on")
+    """True when this user may only view: GANBOARD_READONLY=1, or sign-in is on and they are no operator."""
+    return not auth.can_operate()
 
 
 def is_sql(uri: str) -> bool:
@@ -131,6 +133,8 @@ def check_store(uri: str | None = None) -> None:
 
 
 def _client(uri: str):
+    # A dashboard shows a banner when the server is away; it must not sit in MLflow's minutes of HTTP retries.
+    tracking.fail_fast_http()
     from mlflow import MlflowClient
 
     check_store(uri)
@@ -326,7 +330,8 @@ def _runs_cached(uri: str, experiment_ids: tuple[str, ...] | None, filter_string
     except StoreError:
         raise
     except Exception as exc:  # noqa: BLE001
-        what = f"Search filter '{filter_string}'" if filter_string and type(exc).__name__ == "MlflowException" \
+        what = f"Search filter '{filter_string}'" if filter_string and type(exc).__name__ in (
+            "MlflowException", "RestException") \
             else "Could not list runs"
         raise _store_error(exc, what, uri) from None
     if not rows:
@@ -546,9 +551,11 @@ def curves(run_ids: Sequence[str], key: str, points: int = 300, live: Collection
 
 # -------------------------------------------------------------------------------------------------- writes
 def _writable() -> None:
-    if readonly():
-        raise ReadOnlyError("This dashboard is read-only (GANBOARD_READONLY=1): launching, stopping and "
-                            "deleting are off.")
+    """Refuse a write, not just hide its button, for anyone who may not operate."""
+    try:
+        auth.check_operator()
+    except auth.NotOperatorError as exc:
+        raise ReadOnlyError(str(exc)) from None
 
 
 def _refresh() -> None:
