@@ -13,8 +13,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, figures, stats
-from dashboard.app import ensure_router
+import sys
+from pathlib import Path
+
+# Opened by its own URL on a fresh server, Streamlit runs this page without app.py, whose directory
+# is the only one on sys.path: put the repository root there so `dashboard` and `engine` import.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from dashboard import data, figures, stats  # noqa: E402
+from dashboard.app import ensure_router  # noqa: E402
 
 K = "keep.compare."
 BANDS = {"std": "± std", "se": "± standard error", "ci95": "95 % CI (t)", "minmax": "min – max"}

@@ -13,12 +13,19 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard import data
-from dashboard.app import ensure_router
-from engine.config import FIELDS, ConfigError, apply_overrides, allowed, build_config, schema
-from engine.launch import LaunchError, parse_sweep
-from engine.presets import PRESETS
-from engine.tracking import DEFAULT_EXPERIMENT
+import sys
+from pathlib import Path
+
+# Opened by its own URL on a fresh server, Streamlit runs this page without app.py, whose directory
+# is the only one on sys.path: put the repository root there so `dashboard` and `engine` import.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from dashboard import data  # noqa: E402
+from dashboard.app import ensure_router  # noqa: E402
+from engine.config import FIELDS, ConfigError, apply_overrides, allowed, build_config, schema  # noqa: E402
+from engine.launch import LaunchError, parse_sweep  # noqa: E402
+from engine.presets import PRESETS  # noqa: E402
+from engine.tracking import DEFAULT_EXPERIMENT  # noqa: E402
 
 K = "keep.launch."  # widget keys: app.py keeps "keep." widgets alive across page visits
 NO_PRESET = "(defaults)"

@@ -1,0 +1,429 @@
+"""Gallery: the selected runs' samples at one training step, D and D* beside them, a filmstrip, the theory.
+
+One step slider (with play) moves every panel together; a run without a snapshot at that step shows its nearest
+earlier one and says so in the panel's caption. The ∇D arrows are central finite differences of the D grid that
+every snapshot logs (data.field_gradient), so they exist at every step; a checkpoint holds D at the last step
+only (the Artifacts page differentiates that one with autograd). Reads go through dashboard.data (cached),
+figures come from dashboard.figures (pure); the scrubber is a fragment, so a slider move reruns only the panels.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+import sys
+from pathlib import Path
+
+# Opened by its own URL on a fresh server, Streamlit runs this page without app.py, whose directory
+# is the only one on sys.path: put the repository root there so `dashboard` and `engine` import.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from dashboard import data, figures  # noqa: E402
+from dashboard.app import ensure_router  # noqa: E402
+
+KEEP = "keep.gallery."  # app.py keeps widget keys with the "keep." prefix across page visits
+STEP_KEY, PLAY_KEY, TICK_KEY, PICK_KEY = KEEP + "step", "gallery.playing", "gallery.tick", "gallery.pick"
+VIEWS = ("Samples", "Filmstrip", "Theory")
+UNDERLAYS = ("D(x)", "D*", "|D − D*|", "nothing")
+LOSS_METRICS = ("loss/d", "loss/g", "d/real", "d/fake", "grad/d", "grad/g")
+ARROW_POINTS = 150  # the first samples of the fixed evaluation batch: the same latents at every step
+PLOT_CONFIG = {"displayModeBar": False}
+SAMPLE_COLOR = "#111111"  # black reads on every heatmap colour; runs keep their colour in the loss chart
+ARROW_COLOR = "#00b050"  # green: distinct from the black samples and from both ends of the RdBu heatmap
+LEGEND = {"D(x)": "heatmap D(x): blue 1 = judged real, red 0 = judged fake (a critic's raw score: its own range)",
+          "D*": "heatmap D* = p_data / (p_data + p_g): blue where the data outweighs the samples",
+          "|D − D*|": "heatmap |D − D*|: white where D is optimal, dark red where it is far off",
+          "nothing": ""}
+
+
+def default(key: str, value: Any) -> str:
+    """A widget's first value, put in the session state rather than passed as the widget's default: app.py
+    re-assigns the "keep." keys on every run, and a widget given both logs a warning with a stack trace."""
+    st.session_state.setdefault(key, value)
+    return key
+
+
+def keep_valid(key: str, options: list[Any], multi: bool = False) -> None:
+    """Drop a kept widget value that the current options no longer hold (another selection, new steps)."""
+    if key not in st.session_state:
+        return
+    value = st.session_state[key]
+    if multi:
+        st.session_state[key] = [v for v in value if v in options]
+    elif value not in options:
+        del st.session_state[key]
+
+
+def run_label(row: Any) -> str:
+    return f"{row['name']} · {row['run_id'][:6]}"
+
+
+def run_infos(df: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Per run: label, colour, dataset and loss, and what its data set gives every panel (modes, view, contours)."""
+    infos = {}
+    for i, row in enumerate(df.to_dict("records")):
+        info = {"label": run_label(row), "color": figures.PALETTE[i % len(figures.PALETTE)],
+                "dataset": row.get("dataset") or "", "loss": row.get("loss") or "", "active": bool(row.get("active"))}
+        try:
+            m = data.mixture(info["dataset"])
+            info.update(means=m.means if m.has_modes else None, sigma=m.sigma if m.has_modes else None,
+                        bounds=m.bounds(), has_modes=m.has_modes, n_modes=m.n_modes,
+                        contours=data.density_contours(info["dataset"]))
+        except ValueError:  # a run from another tool, or a data set this engine no longer has
+            info.update(means=None, sigma=None, bounds=None, has_modes=False, n_modes=0, contours=None)
+        infos[row["run_id"]] = info
+    return infos
+
+
+def pick_runs(selected: list[str]) -> list[str]:
+    """The shared selection, editable here; a change here is the selection for every page."""
+    try:
+        everything = data.runs()
+    except data.StoreError as exc:
+        st.error(str(exc))
+        return selected
+    labels = {r["run_id"]: run_label(r) for r in everything.to_dict("records")}
+    options = list(dict.fromkeys([*selected, *labels]))
+    if st.session_state.get(PICK_KEY) != selected:
+        st.session_state[PICK_KEY] = selected
+    st.multiselect("Runs", options, key=PICK_KEY, format_func=lambda r: labels.get(r, r),
+                   on_change=lambda: data.select_runs(st.session_state[PICK_KEY]),
+                   help="The selection is shared with Runs, Compare and Artifacts.")
+    return list(st.session_state[PICK_KEY])
+
+
+def union_steps(run_ids: list[str], infos: dict[str, dict[str, Any]]) -> tuple[list[int], list[str]]:
+    steps: set[int] = set()
+    problems = []
+    for r in run_ids:
+        try:
+            steps.update(data.snapshot_steps(r, live=infos[r]["active"]))
+        except data.StoreError as exc:
+            problems.append(str(exc))
+    return sorted(steps), problems
+
+
+# --------------------------------------------------------------------------------------------- samples view
+def underlay(field: dict[str, Any] | None, which: str) -> tuple[dict[str, Any] | None, str]:
+    """The heatmap under the samples, and a note when it cannot be drawn."""
+    if which == "nothing":
+        return None, ""
+    if field is None:
+        return None, "no D field logged"
+    prob = field["d_is_prob"]
+    if which == "D(x)":
+        return ({"xs": field["xs"], "ys": field["ys"], "z": field["d"], "title": "D" if prob else "D raw",
+                 "zmin": 0.0 if prob else None, "zmax": 1.0 if prob else None}, "")
+    if field["d_star"] is None:
+        return None, "no D* logged (G diverged)"
+    if which == "D*":
+        return {"xs": field["xs"], "ys": field["ys"], "z": field["d_star"], "title": "D*", "zmin": 0.0, "zmax": 1.0}, ""
+    if not prob:
+        return None, "|D − D*| needs D as a probability; this run's D is a critic"
+    return ({"xs": field["xs"], "ys": field["ys"], "z": np.abs(field["d"] - field["d_star"]), "title": "|D−D*|",
+             "zmin": 0.0, "zmax": 1.0, "colorscale": "Reds"}, "")
+
+
+def caption(frame: data.Frame, info: dict[str, Any], extra: list[str]) -> str:
+    head = f"**{info['label']}** — step {frame.step}" if frame.step is not None else f"**{info['label']}** — no step"
+    notes = [frame.message] if frame.message else []
+    if frame.x is not None and info["bounds"] is not None:
+        x0, x1, y0, y1 = info["bounds"]
+        x = frame.x
+        out = int((~((x[:, 0] >= x0) & (x[:, 0] <= x1) & (x[:, 1] >= y0) & (x[:, 1] <= y1))).sum())
+        if out:
+            notes.append(f"{out} of {len(x)} samples outside the view")
+    return " · ".join([head, *notes, *[e for e in extra if e]])
+
+
+def draw_panels(frame: data.Frame, info: dict[str, Any], opts: dict[str, Any]) -> None:
+    """One run at one step: caption, samples over the truth and the chosen heatmap, then D* and |D − D*|."""
+    heat, note = underlay(frame.field, opts["underlay"])
+    arrows, arrow_note = None, ""
+    if opts["arrows"] and frame.x is not None:
+        if frame.field is None:
+            arrow_note = "no ∇D: no D field logged"
+        else:
+            pts = frame.x[:ARROW_POINTS]
+            arrows = (pts, data.field_gradient(frame.field["xs"], frame.field["ys"], frame.field["d"], pts))
+    st.caption(caption(frame, info, [note, arrow_note]))
+    if frame.x is None:
+        st.info(frame.message or "Nothing logged to show.")
+        return
+    common = dict(means=info["means"], sigma=info["sigma"], bounds=info["bounds"], height=opts["height"])
+    fig = figures.gallery_panel_figure(frame.x, field=heat, contours=info["contours"] if opts["contours"] else None,
+                                       arrows=arrows, color=SAMPLE_COLOR, marker_size=2.5, arrow_color=ARROW_COLOR,
+                                       colorbar=False, **common)
+    if not opts["beside"]:
+        st.plotly_chart(fig, key=f"gal-{frame.run_id}", config=PLOT_CONFIG)
+        return
+    cols = st.columns(3)
+    with cols[0]:
+        st.plotly_chart(fig, key=f"gal-{frame.run_id}", config=PLOT_CONFIG)
+    for col, which in zip(cols[1:], ("D*", "|D − D*|")):
+        side, why = underlay(frame.field, which)
+        with col:
+            if side is None:
+                st.caption(f"{which}: {why}")
+            else:
+                st.plotly_chart(figures.gallery_panel_figure(None, field=side, colorbar=False, **common),
+                                key=f"gal-{frame.run_id}-{which}", config=PLOT_CONFIG)
+
+
+def advance_if_playing(steps: list[int], interval: float) -> None:
+    """While playing, move the slider one snapshot on per tick; stop at the last one."""
+    if not st.session_state.get(PLAY_KEY):
+        return
+    now = time.monotonic()
+    if now - st.session_state.get(TICK_KEY, 0.0) < 0.8 * interval:
+        return  # a rerun from something else than the timer
+    st.session_state[TICK_KEY] = now
+    current = st.session_state.get(STEP_KEY, steps[0])
+    i = steps.index(current) if current in steps else -1
+    if i + 1 >= len(steps):
+        st.session_state[PLAY_KEY] = False
+        st.rerun()  # a full run, so the fragment stops ticking
+    st.session_state[STEP_KEY] = steps[i + 1]
+
+
+def scrubber(run_ids: list[str], steps: list[int], infos: dict[str, dict[str, Any]], opts: dict[str, Any]) -> None:
+    """The slider, the loss chart with its cursor and every panel: a fragment, rerun alone on a slider move."""
+    advance_if_playing(steps, opts["interval"])
+    if len(steps) > 1:
+        step = st.select_slider("Step", options=steps, key=STEP_KEY,
+                                help="Moves every panel; a run without a snapshot here shows its nearest earlier one.")
+    else:
+        step = steps[0]
+        st.caption(f"One snapshot step so far: {step}")
+    if opts["loss_metric"]:
+        try:
+            live = [r for r in run_ids if infos[r]["active"]]
+            curves = data.curves(run_ids, opts["loss_metric"], points=200, live=live)
+        except data.StoreError as exc:
+            st.warning(str(exc))
+            curves = {}
+        series = [{"name": infos[r]["label"], "x": c.step, "y": c.mean, "color": infos[r]["color"]}
+                  for r, c in curves.items() if r in infos]
+        if series:
+            st.plotly_chart(figures.cursor_curves_figure(series, step, y_title=opts["loss_metric"], height=170),
+                            key="gal-loss", config=PLOT_CONFIG)
+        else:
+            st.caption(f"No {opts['loss_metric']} logged by these runs yet.")
+    parts = [LEGEND[opts["underlay"]], "black dots: generated samples", "×: modes, dotted: 3σ"]
+    if opts["contours"]:
+        parts.append("grey lines: contours of log p_data")
+    if opts["arrows"]:
+        parts.append("green arrows: ∇D at the samples (finite differences of the logged D grid), where G pushes them")
+    if opts["beside"]:
+        parts.append("beside: D* and |D − D*| on the same grid")
+    st.caption("; ".join(p for p in parts if p) + ".")
+    per_row = 1 if opts["beside"] else opts["per_row"]
+    for start in range(0, len(run_ids), per_row):
+        cols = st.columns(per_row)
+        for col, run_id in zip(cols, run_ids[start:start + per_row]):
+            with col:
+                frame = data.gallery_frame(run_id, step, with_field=opts["needs_field"], live=infos[run_id]["active"])
+                draw_panels(frame, infos[run_id], opts)
+
+
+def toggle_play(steps: list[int]) -> None:
+    playing = not st.session_state.get(PLAY_KEY, False)
+    if playing and st.session_state.get(STEP_KEY) == steps[-1]:
+        st.session_state[STEP_KEY] = steps[0]  # play from the start when parked at the end
+    st.session_state[PLAY_KEY] = playing
+    st.session_state[TICK_KEY] = time.monotonic()
+
+
+def samples_view(run_ids: list[str], infos: dict[str, dict[str, Any]], steps: list[int]) -> None:
+    c = st.columns([1.2, 1, 1, 1, 1, 1.1])
+    opts: dict[str, Any] = {
+        "underlay": c[0].selectbox("Under the samples", UNDERLAYS, key=KEEP + "underlay",
+                                   help="D's output (a probability for BCE/LSGAN, raw for critics), the optimal "
+                                        "D* = p_data/(p_data+p_g), or their distance."),
+        "beside": c[1].toggle("D* and |D − D*| beside", key=KEEP + "beside"),
+        "arrows": c[2].toggle("∇D arrows", key=KEEP + "arrows",
+                              help="grad D at the samples by central finite differences of the logged D grid, "
+                                   "bilinearly interpolated: the direction G's samples are pushed."),
+        "contours": c[3].toggle("p_data contours", key=default(KEEP + "contours", True)),
+        "per_row": c[4].selectbox("Panels a row", (1, 2, 3, 4, 5, 6), key=default(KEEP + "per_row", 4)),
+        "loss_metric": c[5].selectbox("Loss chart", (*LOSS_METRICS, None), key=KEEP + "loss",
+                                      format_func=lambda m: m or "none"),
+    }
+    opts["needs_field"] = opts["underlay"] != "nothing" or opts["beside"] or opts["arrows"]
+    opts["height"] = 260 if opts["beside"] else {1: 520, 2: 420, 3: 340}.get(opts["per_row"], 280)
+
+    p = st.columns([1, 1.4, 4])
+    per_page = p[2].select_slider("Runs a page", (4, 8, 16, 32, 64, 128), key=default(KEEP + "per_page", 16))
+    pages = max(1, -(-len(run_ids) // per_page))
+    page = st.pagination(pages, key=KEEP + "page") if pages > 1 else 1
+    shown = run_ids[(page - 1) * per_page: page * per_page]
+    opts["interval"] = p[1].select_slider("Play speed (s a step)", (0.3, 0.5, 1.0, 2.0),
+                                          key=default(KEEP + "interval", 1.0))
+    if len(steps) > 1:
+        playing = st.session_state.get(PLAY_KEY, False)
+        p[0].button("⏸ Pause" if playing else "▶ Play", on_click=toggle_play, args=(steps,), key="gallery.play",
+                    width="stretch")
+    if st.session_state.get(STEP_KEY) not in steps:
+        st.session_state[STEP_KEY] = steps[-1]
+    run_every = opts["interval"] if st.session_state.get(PLAY_KEY) and len(steps) > 1 else None
+    st.fragment(scrubber, run_every=run_every)(shown, steps, infos, opts)
+
+
+# ------------------------------------------------------------------------------------------- filmstrip view
+def spread(steps: list[int], k: int) -> list[int]:
+    """k steps spread evenly over `steps`, first and last included."""
+    if len(steps) <= k:
+        return list(steps)
+    idx = np.unique(np.round(np.linspace(0, len(steps) - 1, k)).astype(int))
+    return [steps[i] for i in idx]
+
+
+def filmstrip_view(run_ids: list[str], infos: dict[str, dict[str, Any]], steps: list[int]) -> None:
+    c = st.columns([4, 1, 1])
+    keep_valid(KEEP + "film_steps", steps, multi=True)
+    cols = c[0].multiselect("Steps (columns)", steps, key=default(KEEP + "film_steps", spread(steps, 6)))
+    points = c[1].selectbox("Points a cell", (250, 500, 1000, 2500), key=default(KEEP + "film_points", 500))
+    cell_px = c[2].selectbox("Cell size (px)", (100, 140, 200, 260), key=default(KEEP + "film_px", 140))
+    cols = sorted(cols)
+    if not cols:
+        st.info("Pick the steps to show as columns.")
+        return
+    by_dataset: dict[str, list[str]] = {}
+    for r in run_ids:
+        by_dataset.setdefault(infos[r]["dataset"], []).append(r)
+    for dataset, group in by_dataset.items():
+        if len(by_dataset) > 1:
+            st.subheader(dataset or "unknown data set")
+        cells, notes, problems = [], [], []
+        for r in group:
+            row_cells, row_notes = [], []
+            for s in cols:
+                frame = data.gallery_frame(r, s, with_field=False, live=infos[r]["active"])
+                row_cells.append(None if frame.x is None else frame.x[:points])
+                row_notes.append("" if frame.exact or frame.step is None else f"from step {frame.step}")
+                if frame.x is None and frame.step is not None:
+                    problems.append(f"{infos[r]['label']} @ {s}: {frame.message}")
+            cells.append(row_cells)
+            notes.append(row_notes)
+        info = infos[group[0]]
+        fig = figures.filmstrip_figure(cells, [infos[r]["label"] for r in group], [f"step {s}" for s in cols],
+                                       notes=notes, means=info["means"], bounds=info["bounds"],
+                                       colors=[infos[r]["color"] for r in group], cell_px=cell_px)
+        st.plotly_chart(fig, key=f"film-{dataset}", config=PLOT_CONFIG)
+        for p in problems:
+            st.warning(p)
+    st.caption("Rows are runs, columns steps; \"from step N\": the run has no snapshot at that column's step and "
+               "its nearest earlier one stands in.")
+
+
+# ---------------------------------------------------------------------------------------------- theory view
+def theory_view(run_ids: list[str], infos: dict[str, dict[str, Any]]) -> None:
+    keep_valid(KEEP + "theory_run", run_ids)
+    run_id = st.selectbox("Run", run_ids, format_func=lambda r: infos[r]["label"], key=KEEP + "theory_run")
+    info = infos[run_id]
+    live = [run_id] if info["active"] else []
+    try:
+        cur = {k: data.curves([run_id], k, points=400, live=live).get(run_id)
+               for k in ("theory/v", "theory/v_star", "d/real", "d/fake")}
+    except data.StoreError as exc:
+        st.error(str(exc))
+        return
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**V(D, G) against −log 4 + 2·JSD(p_data ‖ p_g)**")
+        v, v_star = cur["theory/v"], cur["theory/v_star"]
+        if v is None and v_star is None:
+            st.info("No theory/v or theory/v_star logged yet (they come with each snapshot).")
+        else:
+            fig = figures.value_function_figure(v.step if v is not None else [], v.mean if v is not None else [],
+                                                v_star.mean if v_star is not None else None,
+                                                v_star.step if v_star is not None else None)
+            st.plotly_chart(fig, key="theory-v", config=PLOT_CONFIG)
+            if v is None:
+                st.caption(f"V(D, G) needs D as a probability; this run's loss is {info['loss']}, so only the "
+                           "theory curve V(D*, G) is drawn.")
+            else:
+                st.caption("D* maximises V for a fixed G, so the logged V stays below the theory curve; the gap is how "
+                           "far D is from optimal, the theory curve's height above −log 4 is 2·JSD.")
+    with right:
+        st.markdown("**D(x) on real data and D(G(z)) on fakes**")
+        series = [{"name": name, "x": c.step, "y": c.mean, "ymin": c.vmin, "ymax": c.vmax}
+                  for name, c in (("D(x) real", cur["d/real"]), ("D(G(z)) fake", cur["d/fake"])) if c is not None]
+        if not series:
+            st.info("No d/real or d/fake logged yet.")
+        else:
+            refs = figures.references_for("d/real", {info["loss"]})
+            st.plotly_chart(figures.curves_figure(series, references=refs, y_title="D", height=320),
+                            key="theory-d", config=PLOT_CONFIG)
+            st.caption("At the equilibrium p_g = p_data both reach ½." if refs else
+                       f"No ½ line for {info['loss']}: it is drawn only where D's sigmoid is a probability "
+                       "(minimax, ns); the curves show D's mean outputs as logged.")
+    st.markdown("**Share of samples per mode over training**")
+    if not info["has_modes"]:
+        st.info(f"{info['dataset'] or 'This data set'} is continuous: it has no modes to count.")
+        return
+    try:
+        steps = data.snapshot_steps(run_id, live=info["active"])
+    except data.StoreError as exc:
+        st.error(str(exc))
+        return
+    read, shares = data.mode_shares(run_id, info["dataset"], steps)
+    if not read:
+        st.info("No readable sample snapshots yet.")
+        return
+    labels = [f"{k} ({mx + 0:.1f}, {my + 0:.1f})" for k, (mx, my) in enumerate(info["means"])]  # + 0: no "-0.0"
+    st.plotly_chart(figures.mode_histogram_figure(read, shares, labels), key="theory-modes", config=PLOT_CONFIG)
+    st.caption(f"Nearest-mode shares of the {len(data.load_samples(run_id, read[-1]))} evaluation samples at each "
+               f"snapshot; uniform coverage is {1 / info['n_modes']:.1%} a mode. A dark row is a dropped mode.")
+    if len(read) < len(steps):
+        st.caption(f"{len(steps) - len(read)} snapshots left out (unreadable, or a diverged G's NaN samples).")
+
+
+# ------------------------------------------------------------------------------------------------- the page
+def main() -> None:
+    ensure_router()
+    st.title("Gallery")
+    try:
+        selected = data.selected_runs()
+    except data.StoreError as exc:
+        st.error(str(exc))
+        return
+    with st.expander(f"Runs shown ({len(selected)})", expanded=not selected):
+        selected = pick_runs(selected)
+    if not selected:
+        st.info("No runs selected: pick some above, or on the Runs page.")
+        return
+    try:
+        df = data.runs_by_id(selected)
+    except data.StoreError as exc:
+        st.error(str(exc))
+        return
+    missing = len(selected) - len(df)
+    if missing:
+        st.warning(f"{missing} selected run(s) are not in this store ({data.describe_store()}).")
+    if df.empty:
+        return
+    run_ids = df["run_id"].tolist()
+    infos = run_infos(df)
+    view = st.segmented_control("View", VIEWS, key=default(KEEP + "view", VIEWS[0]), required=True) or VIEWS[0]
+    if view == "Theory":
+        theory_view(run_ids, infos)
+        return
+    steps, problems = union_steps(run_ids, infos)
+    for p in problems:
+        st.warning(p)
+    if not steps:
+        st.info("None of these runs has logged a sample snapshot yet (they come every eval_every steps).")
+        return
+    if view == "Filmstrip":
+        filmstrip_view(run_ids, infos, steps)
+    else:
+        samples_view(run_ids, infos, steps)
+
+
+main()

@@ -1,0 +1,106 @@
+"""The gallery's pure figure builders: gallery panels, the filmstrip and the loss chart with its cursor."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from dashboard import figures
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(50, 2))
+MEANS = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+BOUNDS = (-2.0, 2.0, -2.0, 2.0)
+GRID = {"xs": np.linspace(-2, 2, 5), "ys": np.linspace(-2, 2, 4), "z": np.arange(20.0).reshape(4, 5) / 20}
+
+
+def _by_name(fig: go.Figure) -> dict[str, go.BaseTraceType]:
+    return {t.name: t for t in fig.data}
+
+
+def test_panel_layers_in_drawing_order_with_the_inputs():
+    field = {**GRID, "title": "D", "zmin": 0.0, "zmax": 1.0}
+    vec = np.tile([[0.0, 1.0]], (len(X), 1))
+    fig = figures.gallery_panel_figure(X, field=field, contours=GRID, arrows=(X, vec), means=MEANS, sigma=0.1,
+                                       bounds=BOUNDS, color="#123456")
+    assert [t.name for t in fig.data] == ["D", "log p_data", "grad", "modes", "3σ", "samples"]
+    t = _by_name(fig)
+    np.testing.assert_array_equal(t["samples"].x, X[:, 0])
+    np.testing.assert_array_equal(t["samples"].y, X[:, 1])
+    assert t["samples"].marker.color == "#123456"
+    np.testing.assert_array_equal(np.asarray(t["D"].z), GRID["z"])
+    assert (t["D"].zmin, t["D"].zmax) == (0.0, 1.0)
+    np.testing.assert_array_equal(t["modes"].x, MEANS[:, 0])
+    # 3σ circles: 33 points and a break per mode, radius 0.3 around each mean
+    cx = np.asarray(t["3σ"].x, dtype=float).reshape(3, 34)[:, :-1]
+    cy = np.asarray(t["3σ"].y, dtype=float).reshape(3, 34)[:, :-1]
+    np.testing.assert_allclose(np.hypot(cx - MEANS[:, :1], cy - MEANS[:, 1:]), 0.3)
+    # equal scales and the fixed view, so a ring looks like a ring and panels line up
+    assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.yaxis.scaleratio == 1
+    assert tuple(fig.layout.xaxis.range) == (-2.0, 2.0) and tuple(fig.layout.yaxis.range) == (-2.0, 2.0)
+
+
+def test_panel_arrows_point_along_the_vectors_longest_eight_percent_of_the_view():
+    pts = np.array([[0.0, 0.0], [1.0, 1.0]])
+    vec = np.array([[1.0, 0.0], [0.0, 2.0]])
+    fig = figures.gallery_panel_figure(None, arrows=(pts, vec), bounds=BOUNDS)
+    grad = _by_name(fig)["grad"]
+    seg = np.asarray(grad.x, dtype=float), np.asarray(grad.y, dtype=float)
+    # per arrow 7 vertices: base, tip, break, head, tip, head, break
+    tips = np.stack([seg[0][1::7], seg[1][1::7]], axis=1)
+    np.testing.assert_allclose(tips - pts, vec * (0.08 * 4.0 / 2.0))  # longest (length 2) -> 8 % of a width of 4
+
+
+def test_field_only_panel_and_empty_arrows():
+    fig = figures.gallery_panel_figure(None, field={**GRID, "title": "D*"}, colorbar=False)
+    assert [t.name for t in fig.data] == ["D*"]
+    assert fig.data[0].showscale is False
+    fig = figures.gallery_panel_figure(X, arrows=(np.empty((0, 2)), np.empty((0, 2))))
+    assert [t.name for t in fig.data] == ["grad", "samples"] and len(fig.data[0].x) == 0
+
+
+def test_filmstrip_tiles_runs_as_rows_and_steps_as_columns():
+    a = np.array([[0.0, 0.0], [1.0, 1.0], [5.0, 0.0]])  # the last point lies outside the view
+    b = np.array([[-1.0, -1.0]])
+    fig = figures.filmstrip_figure([[a, None], [b, b]], ["run A", "run B"], ["step 0", "step 10"],
+                                   notes=[["", ""], ["from step 5", ""]], means=MEANS, bounds=BOUNDS)
+    rows = {t.name: t for t in fig.data if t.meta and "row" in t.meta}
+    assert list(rows) == ["run A", "run B"]
+    assert rows["run A"].meta["counts"] == [2, 0] and rows["run B"].meta["counts"] == [1, 1]
+    # tile (i, j) is shifted by j (width + pad) to the right and sits one row lower per i; customdata keeps the
+    # original coordinates for the hover
+    w, pad = 4.0, 0.06 * 4.0
+    np.testing.assert_allclose(np.asarray(rows["run A"].customdata)[:, :2], a[:2])
+    np.testing.assert_allclose(rows["run A"].x, a[:2, 0] + 2.0)
+    np.testing.assert_allclose(rows["run A"].y, a[:2, 1] + 2.0 + (w + pad))
+    np.testing.assert_allclose(rows["run B"].x, [b[0, 0] + 2.0, b[0, 0] + 2.0 + w + pad])
+    np.testing.assert_allclose(rows["run B"].y, [b[0, 1] + 2.0] * 2)
+    t = _by_name(fig)
+    assert list(t["missing"].text) == ["no snapshot"]
+    assert sorted(t["notes"].text) == ["1 outside", "from step 5"]
+    assert len(t["modes"].x) == 4 * len(MEANS)
+    labels = [a.text for a in fig.layout.annotations]
+    assert labels == ["run A", "run B", "step 0", "step 10"]
+    assert fig.layout.yaxis.scaleanchor == "x"
+
+
+def test_filmstrip_without_bounds_fits_every_point_and_empty_input():
+    fig = figures.filmstrip_figure([[np.array([[0.0, 0.0], [3.0, 1.0]])]], ["r"], ["s"])
+    row = _by_name(fig)["r"]
+    assert row.meta["counts"] == [2]
+    assert len(figures.filmstrip_figure([], [], []).data) == 0
+
+
+def test_cursor_chart_marks_each_run_at_the_step_nearest_the_cursor():
+    steps = np.array([0.0, 10.0, 20.0, 30.0])
+    fig = figures.cursor_curves_figure([{"name": "a", "x": steps, "y": [4.0, 3.0, 2.0, 1.0]},
+                                        {"name": "b", "x": steps[:2], "y": [1.0, np.nan], "color": "#000000"}],
+                                       cursor_step=18.0, y_title="loss/d")
+    t = _by_name(fig)
+    assert (t["a @ cursor"].x[0], t["a @ cursor"].y[0]) == (20.0, 2.0)
+    assert (t["b @ cursor"].x[0], t["b @ cursor"].y[0]) == (0.0, 1.0)  # its only finite point
+    assert t["b"].line.color == "#000000" and t["b @ cursor"].marker.color == "#000000"
+    cursor = t["cursor"]
+    assert cursor.meta == {"cursor": 18.0} and list(cursor.x) == [18.0, 18.0]
+    assert list(cursor.y) == [1.0, 4.0]  # spans every run's finite values
+    assert fig.layout.yaxis.title.text == "loss/d"
