@@ -631,31 +631,25 @@ def relaunch(run_ids: Sequence[str]) -> list[str]:
 
 def delete(run_ids: Sequence[str]) -> None:
     """MLflow's soft delete: the runs leave every list and can be restored (`restore`) until purged."""
-    _writable()
-    uri = store_uri()
-    try:
-        c = _client(uri)
-        for run_id in run_ids:
-            c.delete_run(run_id)
-    except StoreError:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        raise _store_error(exc, "Delete failed", uri) from None
-    finally:
-        _refresh()
+    _for_each_run(run_ids, "delete_run", "Delete failed")
 
 
 def restore(run_ids: Sequence[str]) -> None:
+    _for_each_run(run_ids, "restore_run", "Restore failed")
+
+
+def _for_each_run(run_ids: Sequence[str], method: str, failure: str) -> None:
+    """One client call per run (delete_run, restore_run), refused for viewers, with a one-line failure."""
     _writable()
     uri = store_uri()
     try:
         c = _client(uri)
         for run_id in run_ids:
-            c.restore_run(run_id)
+            getattr(c, method)(run_id)
     except StoreError:
         raise
     except Exception as exc:  # noqa: BLE001
-        raise _store_error(exc, "Restore failed", uri) from None
+        raise _store_error(exc, failure, uri) from None
     finally:
         _refresh()
 

@@ -235,7 +235,7 @@ def apply_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str
     out = dict(base)
     for key, raw in overrides.items():
         if key not in FIELDS:
-            raise ConfigError(f"{_show(key, 60)}: unknown field, see --help for the list of fields")
+            raise ConfigError(f"{str(key)[:60]}: unknown field, see --help for the list of fields")
         out[key] = _coerce(key, raw)
     return out
 

@@ -35,7 +35,7 @@ DEFAULT_EXPERIMENT = "ganboard"
 HEARTBEAT_TAG = "ganboard.heartbeat"  # unix time, rewritten every HEARTBEAT_S while the process lives
 STEP_TAG = "ganboard.step"
 HEARTBEAT_S = 5.0
-FLUSH_S = 1.0
+FLUSH_S = 2.0  # one log_batch every 2 s: each call costs the training thread GIL time
 STORE_GRACE_S = 180.0  # how long a run rides out an unreachable store before it fails (GANBOARD_STORE_GRACE_S)
 # MLflow's HTTP client settings for processes that retry on their own (RunLogger): a few quick tries per call.
 FAIL_FAST_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
@@ -151,7 +151,7 @@ def git_commit() -> str | None:
 def create_run(config: dict[str, Any], *, experiment: str = DEFAULT_EXPERIMENT, run_name: str | None = None,
                tags: dict[str, str] | None = None, status: str = RUNNING) -> str:
     """Create a run holding the whole config (params in one call, config.json artifact) and return its id."""
-    from mlflow.entities import Param, RunTag
+    from mlflow.entities import Param
 
     c = client()
     all_tags = {"ganboard.dataset": config["dataset"], "ganboard.loss": config["loss"],

@@ -450,6 +450,9 @@ def main(argv: list[str] | None = None) -> int:
             resume_state = tracking.load_checkpoint(args.resume, "last")
             overrides = dict(parse_assignment(s) for s in args.set)
             cfg = build_config(None, overrides, resume_state["config"])
+            if resume_state["step"] >= cfg.steps:
+                raise ConfigError(f"steps: the last checkpoint is at step {resume_state['step']}; "
+                                  f"set --set steps=N above it to train on")
         elif args.run_id and tracking.get_run(args.run_id).info.status not in (tracking.QUEUED, tracking.RUNNING):
             # A run stopped or ended while its job waited (a Ray job placed late, a stop racing the scheduler)
             # must not come back to life; --resume is the way to continue an ended run.

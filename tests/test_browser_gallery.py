@@ -11,18 +11,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from support import train_tracked, streamlit_server
 
-from engine import tracking
-from engine.config import build_config
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -38,22 +31,8 @@ pytestmark = pytest.mark.skipif(not shutil.which(CHROMIUM) and not os.path.exist
                                 reason="needs Debian's chromium at /usr/bin/chromium")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _train(preset: str, name: str, **overrides) -> str:
-    from engine.train import train
-
-    cfg = build_config(preset, {**TINY, **overrides})
-    run_id = tracking.create_run(cfg.to_dict(), run_name=name, tags={"ganboard.preset": preset})
-    logger = tracking.RunLogger(run_id)
-    result = train(cfg, logger)
-    logger.close(result.status)
-    assert result.status == "FINISHED", result.reason
-    return run_id
+    return train_tracked(preset, name, {**TINY, **overrides})
 
 
 @pytest.fixture
@@ -64,27 +43,10 @@ def gallery_server(tmp_path, monkeypatch):
     runs = [_train("ns", "ns-ring", eval_every=20, seed=0),  # snapshots 0, 20, 40, 60
             _train("wgan-gp", "wgan-grid", eval_every=30, dataset="grid", seed=1),  # 0, 30, 60
             _train("lsgan", "lsgan-ring", eval_every=60, seed=2)]  # 0, 60
-    port = _free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PYTHONPATH": str(REPO)}
     env.pop("GANBOARD_READONLY", None)
-    log = open(tmp_path / "streamlit.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless",
-                             "true", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read()
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                pytest.fail("streamlit did not start: " + (tmp_path / "streamlit.log").read_text()[-2000:])
-            time.sleep(0.3)
-    yield f"http://127.0.0.1:{port}", runs
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(timeout=30)
-    log.close()
+    with streamlit_server(tmp_path, env) as url:
+        yield url, runs
 
 
 def _steps(captions: list[str]) -> list[int]:

@@ -1,6 +1,5 @@
 """End-to-end: the training CLI into a temporary MLflow store, checked through the MLflow client."""
 
-import io
 import json
 import os
 import signal
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from mlflow import MlflowClient
 
 from engine.config import FIELDS
@@ -117,7 +117,7 @@ def test_config_file_errors(store, tmp_path):
     assert out.returncode == 2 and out.stderr.startswith("error: g_width:")
 
 
-def test_sigterm_checkpoints_and_ends_killed_then_resume_finishes(store):
+def test_sigterm_checkpoints_and_ends_killed_then_resume_finishes(store, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "engine.train", "--set", "steps=100000", "--set", "eval_every=0",
                              *SMALL], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -131,12 +131,18 @@ def test_sigterm_checkpoints_and_ends_killed_then_resume_finishes(store):
     run = c.get_run(run_id)
     assert run.info.status == "KILLED"
     assert "checkpoints/last.pt" in {f.path for f in c.list_artifacts(run_id, "checkpoints")}
-    out = cli("--resume", run_id, "--set", "steps=120")
+    stopped_at = int(torch.load(c.download_artifacts(run_id, "checkpoints/last.pt", str(tmp_path)),
+                                weights_only=False)["step"])
+    assert stopped_at >= 50
+    too_few = cli("--resume", run_id, "--set", f"steps={stopped_at}")
+    assert too_few.returncode == 2 and too_few.stderr.startswith("error: steps: the last checkpoint is at step")
+    target = stopped_at + 70
+    out = cli("--resume", run_id, "--set", f"steps={target}")
     assert out.returncode == 0, out.stderr
     run = c.get_run(run_id)
     assert run.info.status == "FINISHED"
     steps = [m.step for m in c.get_metric_history(run_id, "loss/d")]
-    assert steps[-1] == 120 and steps == sorted(steps)
+    assert steps[-1] == target and steps == sorted(steps) and len(steps) == len(set(steps))
 
 
 def test_resume_unknown_run_is_a_clear_error(store):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import train_tracked
 
 from engine import tracking
 from engine.config import build_config
@@ -24,15 +25,7 @@ TINY = {"steps": 100, "batch_size": 64, "eval_samples": 500, "grid_size": 32, "l
 
 
 def train_run(preset: str, name: str, **overrides) -> str:
-    from engine.train import train
-
-    cfg = build_config(preset, {**TINY, **overrides})
-    run_id = tracking.create_run(cfg.to_dict(), run_name=name, tags={"ganboard.preset": preset})
-    logger = tracking.RunLogger(run_id)
-    result = train(cfg, logger)
-    logger.close(result.status)
-    assert result.status == "FINISHED", result.reason
-    return run_id
+    return train_tracked(preset, name, {**TINY, **overrides})
 
 
 def broken_run() -> str:

@@ -22,12 +22,12 @@ Skipped (with the reason) only when PostgreSQL cannot be reached at 127.0.0.1:54
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import logging
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import free_port, wait_for
 
 from engine import launch, tracking
 from engine.config import FIELDS, ConfigError
@@ -63,23 +64,6 @@ def procfile() -> dict[str, str]:
     from honcho.environ import parse_procfile
 
     return dict(parse_procfile((REPO / "Procfile").read_text()).processes)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout: float, what: str, every: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
 
 
 def http_ok(url: str, timeout: float = 3) -> bool:
@@ -189,7 +173,8 @@ class Deployment:
     def lock_held(self) -> bool:
         import fcntl
 
-        path = self.home / ".ganboard" / "launcher" / "scheduler.lock"
+        # the launcher keeps one state folder per tracking store: ~/.ganboard/<hash of the URI>/launcher
+        path = self.home / ".ganboard" / hashlib.sha1(self.uri.encode()).hexdigest()[:12] / "launcher" / "scheduler.lock"
         if not path.exists():
             return False
         with open(path, "a+") as fh:

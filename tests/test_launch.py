@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support import kill_groups, processes_using, wait_for
 
 from engine import launch, tracking
 from engine.config import FIELDS
@@ -29,48 +30,13 @@ LONG = ["--set", "steps=1000000", "--set", "batch_size=64", "--set", "eval_every
 
 
 # ------------------------------------------------------------------------------------------- helpers
-def processes_using(uri: str) -> list[int]:
-    """Pids of the processes whose environment points at this store (ours: the scheduler and its runs)."""
-    needle = f"MLFLOW_TRACKING_URI={uri}".encode()
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if needle in (entry / "environ").read_bytes().split(b"\0"):
-                pids.append(int(entry.name))
-        except OSError:
-            continue
-    return pids
-
-
 def kill_all(uri: str) -> None:
-    own_group = os.getpgid(0)
     for _ in range(3):
         pids = processes_using(uri)
         if not pids:
             return
-        for pid in pids:
-            try:
-                group = os.getpgid(pid)
-                if group != own_group:
-                    os.killpg(group, signal.SIGKILL)
-                else:
-                    os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_groups(pids)
         time.sleep(0.5)
-
-
-def wait_for(predicate, timeout: float, what: str, every: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
 
 
 def all_runs() -> list:

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from support import kill_groups, wait_for
 
 from engine import launch, ray_backend, tracking
 from engine.config import build_config
@@ -43,30 +44,6 @@ def processes_with(needle: bytes, where: str = "environ") -> list[int]:
         except OSError:
             continue
     return pids
-
-
-def kill_groups(pids: list[int]) -> None:
-    own_group = os.getpgid(0)
-    for pid in pids:
-        try:
-            group = os.getpgid(pid)
-            if group != own_group:
-                os.killpg(group, signal.SIGKILL)
-            else:
-                os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-def wait_for(predicate, timeout: float, what: str, every: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
 
 
 def free_ports(n: int) -> list[int]:

@@ -1,0 +1,105 @@
+"""Helpers shared by the tests that start real processes: ports, waiting, cleaning up, a Streamlit server."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float, what: str, every: float = 0.5):
+    """Poll `predicate` until it returns something truthy (returned), or fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
+
+
+def processes_using(uri: str) -> list[int]:
+    """Pids of the processes whose environment points at this store (a scheduler and its runs)."""
+    needle = f"MLFLOW_TRACKING_URI={uri}".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+def kill_groups(pids: list[int]) -> None:
+    """SIGKILL the process group of each pid (each run is its own session), never the test's own group."""
+    own_group = os.getpgid(0)
+    for pid in pids:
+        try:
+            group = os.getpgid(pid)
+            if group != own_group:
+                os.killpg(group, signal.SIGKILL)
+            else:
+                os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@contextlib.contextmanager
+def streamlit_server(tmp_path: Path, env: dict[str, str]) -> Iterator[str]:
+    """`streamlit run dashboard/app.py` on a free loopback port with `env`; yields its base URL."""
+    port = free_port()
+    log_path = tmp_path / "streamlit.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless",
+                                 "true", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+                                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 90
+            while True:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        pytest.fail("streamlit did not start: " + log_path.read_text()[-2000:])
+                    time.sleep(0.3)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+
+
+def train_tracked(preset: str, name: str, overrides: dict) -> str:
+    """Train one run in-process into the current store (MLFLOW_TRACKING_URI) and return its id."""
+    from engine import tracking
+    from engine.config import build_config
+    from engine.train import train
+
+    cfg = build_config(preset, overrides)
+    run_id = tracking.create_run(cfg.to_dict(), run_name=name, tags={"ganboard.preset": preset})
+    logger = tracking.RunLogger(run_id)
+    result = train(cfg, logger)
+    logger.close(result.status)
+    assert result.status == "FINISHED", result.reason
+    return run_id
