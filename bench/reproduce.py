@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import platform
+import shlex
 import statistics
 import sys
 import time
@@ -131,10 +133,10 @@ def main() -> None:
     steps = overrides_for(args.protocol, presets[0], datasets[0], args.budget)[1]["steps"]
     import torch
 
-    machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads/run"
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, 1 intra-op thread per run"
     device = "CUDA " + torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU only"
     section = [f"## {sweep_name}", "",
-               f"- command: `python bench/reproduce.py {' '.join(sys.argv[1:])}`",
+               f"- command: `python bench/reproduce.py {shlex.join(sys.argv[1:])}`",
                f"- date: {date.today()}; machine: {machine}, {device}; wall time {wall / 60:.1f} min",
                f"- steps per run: {steps}" + (f" (BUDGET {args.budget:g} of the protocol's "
                                               f"{PRESETS[PROTOCOL_PRESET[args.protocol]]['set']['steps']}: a quick "
