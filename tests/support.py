@@ -103,3 +103,36 @@ def train_tracked(preset: str, name: str, overrides: dict) -> str:
     logger.close(result.status)
     assert result.status == "FINISHED", result.reason
     return run_id
+
+
+@contextlib.contextmanager
+def store_env(folder: Path) -> Iterator[str]:
+    """MLFLOW_TRACKING_URI points at a SQLite store in `folder` for the block (module-scoped fixtures cannot use
+    monkeypatch), and is restored afterwards; yields the URI."""
+    old = os.environ.get("MLFLOW_TRACKING_URI")
+    uri = os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder / 'mlflow.db'}"
+    try:
+        yield uri
+    finally:
+        if old is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = old
+
+
+def open_page(page: str | None = None, session: dict | None = None, query: dict | None = None,
+              timeout: float = 60):
+    """The app in Streamlit's AppTest, started from app.py (the router) with this session state and query
+    parameters, then switched to `page` (a path like "pages/compare.py")."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(REPO / "dashboard" / "app.py"), default_timeout=timeout)
+    for k, v in (session or {}).items():
+        at.session_state[k] = v
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    at.run()
+    if page:
+        at.switch_page(page)
+        at.run()
+    return at

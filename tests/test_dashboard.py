@@ -9,20 +9,19 @@ runs in the store but starts no process (the browser test runs a real one).
 from __future__ import annotations
 
 import math
-import os
 import socket
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from support import open_page, store_env
 
 from engine import launch as launch_lib
 from engine import tracking
 from engine.config import build_config
 
 REPO = Path(__file__).resolve().parent.parent
-APP = str(REPO / "dashboard" / "app.py")
 TIMEOUT = 60
 
 
@@ -86,15 +85,8 @@ class QueueOnly(launch_lib.Launcher):
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     folder = tmp_path_factory.mktemp("store")
-    old = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder / 'mlflow.db'}"
-    try:
+    with store_env(folder):
         yield build_store(folder)
-    finally:
-        if old is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = old
 
 
 @pytest.fixture
@@ -105,18 +97,7 @@ def env(store, monkeypatch):
 
 
 def app(page: str | None = None, session: dict | None = None, query: dict | None = None):
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for k, v in (session or {}).items():
-        at.session_state[k] = v
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    at.run()
-    if page:
-        at.switch_page(page)
-        at.run()
-    return at
+    return open_page(page, session, query, TIMEOUT)
 
 
 def no_exception(at) -> None:

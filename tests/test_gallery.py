@@ -8,18 +8,16 @@ run whose artifacts are corrupt; and a queued run that has logged nothing but it
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
-from support import train_tracked
+from support import open_page, store_env, train_tracked
 
 from engine import tracking
 from engine.config import build_config
 
 REPO = Path(__file__).resolve().parent.parent
-APP = str(REPO / "dashboard" / "app.py")
 TIMEOUT = 120
 TINY = {"steps": 100, "batch_size": 64, "eval_samples": 500, "grid_size": 32, "log_every": 10}
 
@@ -46,35 +44,18 @@ def broken_run() -> str:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     folder = tmp_path_factory.mktemp("gallery-store")
-    old = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder / 'mlflow.db'}"
-    try:
-        roles = {
+    with store_env(folder):
+        yield {
             "ns": train_run("ns", "ns-ring", eval_every=50, seed=0),  # snapshots 0, 50, 100
             "wgan": train_run("wgan-gp", "wgan-grid", eval_every=60, dataset="grid", seed=1),  # 0, 60, 100
             "broken": broken_run(),
             "queued": tracking.create_run(build_config("ns", TINY).to_dict(), run_name="waiting",
                                           status="SCHEDULED"),
         }
-        yield roles
-    finally:
-        if old is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = old
 
 
 def app(page: str, session: dict | None = None, query: dict | None = None):
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for k, v in (session or {}).items():
-        at.session_state[k] = v
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    at.run()
-    at.switch_page(page)
-    at.run()
+    at = open_page(page, session, query, TIMEOUT)
     no_exception(at)
     return at
 
