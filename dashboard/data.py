@@ -1138,7 +1138,7 @@ def _sample_checkpoint_cached(uri: str, run_id: str, path: str, seed: int, n: in
     import torch
 
     from engine.config import build_config
-    from engine.losses import d_probability
+    from engine.losses import PROBABILITY_D, d_probability
     from engine.nets import Discriminator, Generator, pack, sample_latent
 
     state = _load_checkpoint(uri, run_id, path)
@@ -1177,7 +1177,7 @@ def _sample_checkpoint_cached(uri: str, run_id: str, path: str, seed: int, n: in
         (g,) = torch.autograd.grad(d_of(pts).sum(), pts)
         grad = g.numpy()
     return {"x": x.numpy(), "step": state.get("step"), "config": state["config"], "generator": which,
-            "field": {"xs": xs, "ys": ys, "d": d, "d_is_prob": d_probability(cfg.loss, torch.zeros(1)) is not None},
+            "field": {"xs": xs, "ys": ys, "d": d, "d_is_prob": cfg.loss in PROBABILITY_D},
             "grad": grad}
 
 

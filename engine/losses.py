@@ -74,10 +74,14 @@ LOSSES: dict[str, LossFn] = {
 }
 
 
+# Losses whose D estimates P(real | x), so that it can be set beside D* = p_data / (p_data + p_g).
+PROBABILITY_D = ("minimax", "ns", "lsgan")
+
+
 def d_probability(loss: str, logits: Tensor) -> Tensor | None:
     """D's output as an estimate of P(real | x), comparable with D*, or None where D is not a probability."""
+    if loss not in PROBABILITY_D:
+        return None
     if loss in ("minimax", "ns"):
         return torch.sigmoid(logits)
-    if loss == "lsgan":
-        return logits.clamp(0.0, 1.0)
-    return None
+    return logits.clamp(0.0, 1.0)  # lsgan's raw output already targets p_data / (p_data + p_g)

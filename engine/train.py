@@ -286,8 +286,9 @@ class Trainer:
     def evaluate(self) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         """Metrics of the fixed evaluation batch, and the arrays to snapshot (samples, D and D* on the grid)."""
         fake = self.sample(self.z_eval)
-        d_is_prob = losses_lib.d_probability(self.cfg.loss, torch.zeros(1)) is not None
-        if np.isfinite(fake).all():
+        d_is_prob = self.cfg.loss in losses_lib.PROBABILITY_D
+        finite = bool(np.isfinite(fake).all())  # a diverged G: no metrics and no D*, but D's field is still kept
+        if finite:
             values = metrics_lib.evaluate(self.mixture, fake, self.real_eval, d_real=self.d_prob_at(self.real_eval),
                                           d_fake=self.d_prob_at(fake), d_is_prob=d_is_prob)
         else:
@@ -297,7 +298,7 @@ class Trainer:
         shape = (len(self.grid_ys), len(self.grid_xs))
         field_arrays = {"xs": self.grid_xs, "ys": self.grid_ys, "d": self.d_prob_at(points).reshape(shape),
                         "d_is_prob": np.array(d_is_prob)}
-        if np.isfinite(fake).all():
+        if finite:
             field_arrays["d_star"] = metrics_lib.optimal_discriminator(self.mixture, fake, points).reshape(shape)
         return values, {"x": fake, "field": field_arrays}
 
@@ -461,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg = build_config(None, None, tracking.load_run_config(args.run_id))  # a queued run carries its config
         else:
             cfg = resolve_cli_config(args)
-        resolve_device(cfg.device)
+        device = resolve_device(cfg.device)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -474,7 +475,6 @@ def main(argv: list[str] | None = None) -> int:
         tags = {"ganboard.preset": args.preset or "custom"}
         run_id = tracking.create_run(cfg.to_dict(), experiment=args.experiment or tracking.DEFAULT_EXPERIMENT,
                                      run_name=args.run_name, tags=tags)
-    device = resolve_device(cfg.device)
     logger = tracking.RunLogger(run_id)
     logger.set_tags({"ganboard.device": str(device), "ganboard.pid": os.getpid()})
     print(f"run {run_id}", flush=True)

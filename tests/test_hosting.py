@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import free_port, wait_for
+from support import free_port, kill_groups, processes_using, wait_for
 
 from engine import launch, tracking
 from engine.config import FIELDS, ConfigError
@@ -84,19 +84,6 @@ def kill_group(proc: subprocess.Popen, sig=signal.SIGKILL) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-
-
-def processes_with(needle: bytes) -> list[int]:
-    """Pids whose environment holds `needle` (this module's unique tracking URI: processes it started)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            try:
-                if needle in (entry / "environ").read_bytes().split(b"\0"):
-                    pids.append(int(entry.name))
-            except OSError:
-                pass
-    return pids
 
 
 def one_line(msg: str, limit: int = 400) -> str:
@@ -264,15 +251,7 @@ def deployment(tmp_path_factory):
         for proc in (dep.scheduler, dep.server):
             if proc is not None:
                 kill_group(proc)
-        for pid in processes_with(f"MLFLOW_TRACKING_URI={dep.uri}".encode()):  # training runs we started
-            try:
-                group = os.getpgid(pid)
-                if group != os.getpgid(0):
-                    os.killpg(group, signal.SIGKILL)
-                else:
-                    os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_groups(processes_using(dep.uri))  # training runs we started
         with admin.cursor() as cur:
             cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
                         "AND pid <> pg_backend_pid()", (db,))
