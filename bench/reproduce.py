@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from engine import tracking  # noqa: E402
-from engine.launch import get_launcher  # noqa: E402
+from engine.launch import get_launcher, new_sweep_id  # noqa: E402
 from engine.presets import PRESETS  # noqa: E402
 
 METRICS = [("metric/modes", "modes"), ("metric/hq", "HQ %"), ("metric/rkl_hq", "rKL (HQ)"),
@@ -111,11 +111,12 @@ def main() -> None:
     start = time.time()
     plan = []
     sweep_name = args.title or f"reproduce protocol {args.protocol} ({date.today()})"
+    sweep_id = new_sweep_id()  # every preset x data set joins one sweep, so the Runs page selects them together
     for preset in presets:
         for dataset in datasets:
             base, overrides = overrides_for(args.protocol, preset, dataset, args.budget)
             overrides.update(extra_set)
-            ids = launcher.submit(base, overrides, None, args.seeds, sweep_name=sweep_name)
+            ids = launcher.submit(base, overrides, None, args.seeds, sweep_name=sweep_name, sweep_id=sweep_id)
             for seed, run_id in enumerate(ids):
                 tracking.set_tags(run_id, {"ganboard.preset": preset})
                 tracking.client().update_run(run_id, name=f"{preset} {dataset} s{seed}")

@@ -11,11 +11,14 @@ Conventions
   Bad launch input stays a `ConfigError` / `LaunchError` from the engine, whose message names the field.
 - Caching: run lists and latest values live RUNS_TTL_S seconds, so live runs refresh; curves of finished runs
   live an hour (they cannot change any more), those of queued or running runs LIVE_TTL_S.
-- Curves are downsampled where the data is: on SQL-backed stores (sqlite, postgresql, mysql) one query per
-  metric reads every selected run's `metrics` rows and reduces them to min/max buckets inside the database;
-  on a tracking server, MlflowClient.get_metric_history runs in parallel threads and numpy does the buckets.
-  The buckets are shared by all runs of a chart (equal widths in steps from 0 to the longest run), so the
-  density per pixel is the same for every line and group means line up without interpolation.
+- Curves are min/max/mean buckets (engine/curves.py). A run that has ended carries a summary per metric
+  (`curves/<key>.npz`, tagged ganboard.curves = 1), from which any chart grid is merged exactly without
+  touching its metric rows. Other runs are downsampled where the data is: on SQL-backed stores (sqlite,
+  postgresql, mysql) one aggregate query per run reduces its `metrics` rows inside the database; on a tracking
+  server, MlflowClient.get_metric_history runs in parallel threads and numpy does the buckets. The buckets are
+  shared by all runs of a chart (power-of-two widths in steps from 0, the finest that gives the longest run at
+  most the asked number of points), so the density per pixel is the same for every line and group means line
+  up without interpolation.
 - MLflow stores NaN as is_nan = 1 and +-inf as +-float max; both count as missing here, as in stats.py.
 - GANBOARD_READONLY=1 makes every write (launch, stop, relaunch, delete) raise, whatever a page shows.
 """
@@ -25,10 +28,12 @@ from __future__ import annotations
 import math
 import os
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -36,6 +41,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import auth
+from engine import curves as curves_lib
 from engine import tracking
 from engine.config import FIELDS, PROBABILITY_LOSSES, ConfigError
 
@@ -192,10 +198,10 @@ def _run_row(run, experiments: dict[str, str]) -> dict[str, Any]:
         "step": step, "steps": steps, "progress": min(step / steps, 1.0) if steps else 0.0,
         "health": tags.get("ganboard.health", ""), "health_reason": tags.get("ganboard.health_reason", ""),
         "sweep": tags.get("ganboard.sweep", ""), "sweep_name": tags.get("ganboard.sweep_name", ""),
-        "reason": tags.get("ganboard.end_reason", ""),
+        "reason": tags.get("ganboard.end_reason", ""), "curves": tags.get(tracking.CURVES_TAG, ""),
         "start": pd.to_datetime(info.start_time, unit="ms") if info.start_time else pd.NaT,
         "end": pd.to_datetime(info.end_time, unit="ms") if info.end_time else pd.NaT,
-        "deleted": info.lifecycle_stage == "deleted",
+        "deleted": info.lifecycle_stage == "deleted", "artifact_uri": info.artifact_uri or "",
     }
     for key, value in run.data.metrics.items():
         row[f"metrics.{key}"] = _finite(value)
@@ -212,6 +218,7 @@ class _Info(NamedTuple):
     start_time: int | None
     end_time: int | None
     lifecycle_stage: str
+    artifact_uri: str
 
 
 class _Data(NamedTuple):
@@ -244,7 +251,8 @@ def _sql_runs(uri: str, experiment_ids: Sequence[str], deleted: bool) -> list[_R
     args = {"exps": exp_ids, "stages": stages}
     with eng.connect() as conn:
         runs_rows = conn.execute(text(
-            "SELECT run_uuid, name, experiment_id, status, start_time, end_time, lifecycle_stage FROM runs r "
+            "SELECT run_uuid, name, experiment_id, status, start_time, end_time, lifecycle_stage, artifact_uri "
+            "FROM runs r "
             "WHERE r.experiment_id IN :exps AND r.lifecycle_stage IN :stages "
             "ORDER BY r.start_time DESC LIMIT :limit").bindparams(*binds), {**args, "limit": MAX_RUNS}).fetchall()
         tags, params, metrics = {}, {}, {}
@@ -254,7 +262,7 @@ def _sql_runs(uri: str, experiment_ids: Sequence[str], deleted: bool) -> list[_R
             for row in conn.execute(text(sel.format(cols=cols, table=table)).bindparams(*binds), args):
                 value = (math.nan if row[3] else row[2]) if table == "latest_metrics" else row[2]
                 target.setdefault(row[0], {})[row[1]] = value
-    return [_Run(_Info(r[0], r[1] or "", str(r[2]), r[3], r[4], r[5], r[6]),
+    return [_Run(_Info(r[0], r[1] or "", str(r[2]), r[3], r[4], r[5], r[6], r[7] or ""),
                  _Data(tags.get(r[0], {}), params.get(r[0], {}), metrics.get(r[0], {}))) for r in runs_rows]
 
 
@@ -343,7 +351,7 @@ def _runs_cached(uri: str, experiment_ids: tuple[str, ...] | None, filter_string
 
 RUN_COLUMNS = ["run_id", "name", "experiment_id", "experiment", "status", "active", "preset", "dataset", "loss",
                "penalty", "seed", "step", "steps", "progress", "health", "health_reason", "sweep", "sweep_name",
-               "reason", "start", "end", "deleted"]
+               "reason", "curves", "start", "end", "deleted", "artifact_uri"]
 
 
 def _empty_runs() -> pd.DataFrame:
@@ -405,75 +413,35 @@ def probability_losses_only(df: pd.DataFrame) -> bool:
 
 
 # ------------------------------------------------------------------------------------------------- curves
-class Curve(NamedTuple):
-    """One run's metric, downsampled: per bucket the mean step, the mean wall time (seconds since the run's
-    first value of this metric), the mean and the min/max envelope of the finite values (NaN when none)."""
-
-    step: np.ndarray
-    wall: np.ndarray
-    mean: np.ndarray
-    vmin: np.ndarray
-    vmax: np.ndarray
-
-
-def buckets_for(max_step: float, points: int) -> float:
-    """The shared bucket width in steps: `points` equal buckets over [0, max_step]."""
-    return max(float(max_step) + 1.0, 1.0) / max(int(points), 1)
-
-
-def bucket_curve(steps: np.ndarray, stamps: np.ndarray, values: np.ndarray, width: float) -> Curve:
-    """Reduce one run's history (steps, timestamps in ms, values) to buckets of `width` steps (bucket
-    b = floor(step / width)); the numpy twin of the SQL query, used for tracking servers and in tests."""
-    s = np.asarray(steps, dtype=np.float64)
-    t = np.asarray(stamps, dtype=np.float64)
-    v = np.asarray(values, dtype=np.float64).copy()
-    v[~np.isfinite(v) | (np.abs(v) >= FLOAT_MAX)] = np.nan
-    if s.size == 0:
-        e = np.empty(0)
-        return Curve(e, e, e, e, e)
-    b = np.maximum(np.floor(s / width), 0).astype(np.int64)
-    order = np.lexsort((s, b))
-    b, s, t, v = b[order], s[order], t[order], v[order]
-    starts = np.flatnonzero(np.r_[True, b[1:] != b[:-1]])
-    counts = np.diff(np.r_[starts, b.size])
-    fin = np.isfinite(v)
-    n_fin = np.add.reduceat(fin.astype(np.int64), starts)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.add.reduceat(np.where(fin, v, 0.0), starts) / n_fin
-    vmin = np.minimum.reduceat(np.where(fin, v, np.inf), starts)
-    vmax = np.maximum.reduceat(np.where(fin, v, -np.inf), starts)
-    empty = n_fin == 0
-    mean[empty] = vmin[empty] = vmax[empty] = np.nan
-    step_mean = np.add.reduceat(s, starts) / counts
-    wall = np.add.reduceat(t, starts) / counts
-    return Curve(step_mean, (wall - t.min()) / 1000.0, mean, vmin, vmax)
-
+# The bucket arithmetic lives in engine/curves.py (the engine writes the summaries of finished runs with it).
+Curve = curves_lib.Curve
+bucket_curve = curves_lib.bucket_curve
+grid_width = curves_lib.grid_width
 
 _FIN = "(m.is_nan = 0 AND m.value < 1.7976931348623157e308 AND m.value > -1.7976931348623157e308)"
 
 
-def _sql_curves(uri: str, run_ids: Sequence[str], key: str, points: int) -> dict[str, Curve]:
-    """Each run's rows of `key` bucketed and reduced inside the database, runs in parallel connections.
-
-    One aggregate query per run walks the (run_uuid, key, step) index and sends back at most `points` rows;
-    SQLite works without the GIL, so a few threads use a few cores (measured faster than one GROUP BY over
-    every run, which must sort all rows; see bench/compare_page.py).
-    """
+def _sql_max_step(uri: str, run_ids: Sequence[str], key: str) -> float | None:
     from sqlalchemy import bindparam, text
 
+    with _sql_engine(uri).connect() as conn:
+        return conn.execute(text("SELECT MAX(step) FROM latest_metrics WHERE key = :key AND run_uuid IN :ids")
+                            .bindparams(bindparam("ids", expanding=True)), {"key": key, "ids": list(run_ids)}).scalar()
+
+
+def _sql_curves(uri: str, run_ids: Sequence[str], key: str, width: int) -> dict[str, Curve]:
+    """Each run's rows of `key` bucketed and reduced inside the database, runs in parallel connections.
+
+    One aggregate query per run walks the (run_uuid, key, step) index and sends back one row per bucket;
+    SQLite works without the GIL, so a few threads use a few cores (measured faster than one GROUP BY over
+    every run, which must sort all rows).
+    """
+    from sqlalchemy import text
+
     eng = _sql_engine(uri)
-    ids = list(run_ids)
-    if not _sql_schema_ready(uri):
-        return {}
-    with eng.connect() as conn:
-        hi = conn.execute(text("SELECT MAX(step) FROM latest_metrics WHERE key = :key AND run_uuid IN :ids")
-                          .bindparams(bindparam("ids", expanding=True)), {"key": key, "ids": ids}).scalar()
-    if hi is None:
-        return {}
-    width = buckets_for(hi, points)
-    floor = "CAST(m.step / :width AS INTEGER)" if uri.startswith("sqlite") else "FLOOR(m.step / :width)"
+    # integer steps over an integer width: SQLite and PostgreSQL both divide as integers, i.e. floor for steps >= 0
     q = text(f"""
-        SELECT {floor} AS b, AVG(m.step), AVG(m.timestamp), MIN(m.timestamp),
+        SELECT m.step / :width AS b, AVG(m.step), AVG(m.timestamp), MIN(m.timestamp),
                AVG(CASE WHEN {_FIN} THEN m.value END), MIN(CASE WHEN {_FIN} THEN m.value END),
                MAX(CASE WHEN {_FIN} THEN m.value END)
         FROM metrics m WHERE m.run_uuid = :run AND m.key = :key
@@ -481,8 +449,9 @@ def _sql_curves(uri: str, run_ids: Sequence[str], key: str, points: int) -> dict
 
     def one(run_id: str) -> tuple[str, list]:
         with eng.connect() as conn:
-            return run_id, conn.execute(q, {"run": run_id, "key": key, "width": width}).fetchall()
+            return run_id, conn.execute(q, {"run": run_id, "key": key, "width": int(width)}).fetchall()
 
+    ids = list(run_ids)
     with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1, len(ids)))) as pool:
         results = list(pool.map(one, ids))
     out: dict[str, Curve] = {}
@@ -494,8 +463,8 @@ def _sql_curves(uri: str, run_ids: Sequence[str], key: str, points: int) -> dict
     return out
 
 
-def _client_curves(uri: str, run_ids: Sequence[str], key: str, points: int) -> dict[str, Curve]:
-    """Tracking servers: every history over HTTP, in parallel threads, then buckets in numpy."""
+def _client_histories(uri: str, run_ids: Sequence[str], key: str) -> dict[str, np.ndarray]:
+    """Tracking servers: every history over HTTP, in parallel threads, as (n, 3) arrays of step, ms, value."""
     c = _client(uri)
 
     def one(run_id: str):
@@ -503,19 +472,67 @@ def _client_curves(uri: str, run_ids: Sequence[str], key: str, points: int) -> d
         return run_id, np.array([[m.step, m.timestamp, m.value] for m in hist], dtype=np.float64).reshape(-1, 3)
 
     with ThreadPoolExecutor(max_workers=min(16, max(1, len(run_ids)))) as pool:
-        histories = dict(pool.map(one, run_ids))
-    non_empty = [h for h in histories.values() if h.size]
-    if not non_empty:
-        return {}
-    width = buckets_for(max(h[:, 0].max() for h in non_empty), points)
-    return {r: bucket_curve(h[:, 0], h[:, 1], h[:, 2], width) for r, h in histories.items() if h.size}
+        return {r: h for r, h in pool.map(one, run_ids) if h.size}
 
 
-def _read_curves(uri: str, run_ids: tuple[str, ...], key: str, points: int) -> dict[str, Curve]:
+def _read_run_artifact(artifact_uri: str, path: str) -> bytes:
+    """One file of a run, straight from the run's artifact location: a local folder is read from disk; any other
+    location (the tracking server's mlflow-artifacts:, s3:, ...) through its artifact repository. Unlike
+    MlflowClient.download_artifacts this asks the tracking store nothing (that costs two get_run calls per
+    file), which matters when a chart reads a hundred runs' summaries."""
+    if "://" not in artifact_uri or artifact_uri.startswith("file://"):
+        return (Path(artifact_uri.removeprefix("file://")) / path).read_bytes()
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    with tempfile.TemporaryDirectory(prefix="ganboard-curve-") as tmp:
+        return Path(get_artifact_repository(artifact_uri).download_artifacts(path, tmp)).read_bytes()
+
+
+@st.cache_data(show_spinner=False, max_entries=4096)
+def _summary_cached(uri: str, run_id: str, artifact_uri: str, key: str) -> curves_lib.Buckets | None:
+    """A finished run's logged summary of `key` (engine/curves.py); None when it has none. Never expires: a
+    summary is only logged once the run has ended, and a resumed run is read row by row until it ends again."""
+    path = curves_lib.artifact_name(key)
     try:
+        return curves_lib.from_npz_arrays(_npz_arrays(_read_run_artifact(artifact_uri, path), path))
+    except Exception:  # noqa: BLE001 - a missing or unreadable summary: the rows are still there
+        return None
+
+
+def _read_curves(uri: str, run_ids: tuple[str, ...], key: str, points: int,
+                 summarised: tuple[tuple[str, str], ...]) -> dict[str, Curve]:
+    """Curves of `key` on one shared grid: from the logged summaries of the `summarised` (run id, artifact uri)
+    runs where the grid is no finer than the summary, from the metric rows for every other run."""
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:  # remote artifact stores: the downloads overlap
+            loaded = pool.map(lambda ra: (ra[0], _summary_cached(uri, ra[0], ra[1], key)), summarised)
+            summaries = {r: b for r, b in loaded if b is not None}
+        rest = [r for r in run_ids if r not in summaries]
+        histories: dict[str, np.ndarray] = {}
+        if rest and is_sql(uri):
+            hi = _sql_max_step(uri, rest, key) if _sql_schema_ready(uri) else None
+        elif rest:
+            histories = _client_histories(uri, rest, key)
+            hi = max((h[:, 0].max() for h in histories.values()), default=None)
+        else:
+            hi = None
+        his = [b.last_step for b in summaries.values() if b.table.size] + ([hi] if hi is not None else [])
+        if not his:
+            return {}
+        width = grid_width(max(his), points)
+        out: dict[str, Curve] = {}
+        too_fine = [r for r, b in summaries.items() if b.width > width]
+        for r, b in summaries.items():
+            if b.width <= width and b.table.size:
+                out[r] = curves_lib.to_curve(curves_lib.regrid(b, width))
         if is_sql(uri):
-            return _sql_curves(uri, run_ids, key, points)
-        return _client_curves(uri, run_ids, key, points)
+            if rest or too_fine:
+                out.update(_sql_curves(uri, [*rest, *too_fine], key, width))
+        else:
+            if too_fine:
+                histories.update(_client_histories(uri, too_fine, key))
+            out.update({r: bucket_curve(h[:, 0], h[:, 1], h[:, 2], width) for r, h in histories.items()})
+        return out
     except StoreError:
         raise
     except Exception as exc:  # noqa: BLE001
@@ -523,30 +540,43 @@ def _read_curves(uri: str, run_ids: tuple[str, ...], key: str, points: int) -> d
 
 
 @st.cache_data(ttl=FINAL_TTL_S, show_spinner=False, max_entries=256)
-def _curves_final(uri: str, run_ids: tuple[str, ...], key: str, points: int) -> dict[str, Curve]:
-    return _read_curves(uri, run_ids, key, points)
+def _curves_final(uri: str, run_ids: tuple[str, ...], key: str, points: int,
+                  summarised: tuple[tuple[str, str], ...]) -> dict[str, Curve]:
+    return _read_curves(uri, run_ids, key, points, summarised)
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False, max_entries=64)
-def _curves_live(uri: str, run_ids: tuple[str, ...], key: str, points: int) -> dict[str, Curve]:
-    return _read_curves(uri, run_ids, key, points)
+def _curves_live(uri: str, run_ids: tuple[str, ...], key: str, points: int,
+                 summarised: tuple[tuple[str, str], ...]) -> dict[str, Curve]:
+    return _read_curves(uri, run_ids, key, points, summarised)
 
 
 def curves(run_ids: Sequence[str], key: str, points: int = 300, live: Collection[str] = ()) -> dict[str, Curve]:
     """Downsampled curves of `key` for the runs (a run without this metric is absent from the result).
 
     `live` names the runs that are still queued or running: their curves are re-read every LIVE_TTL_S, the
-    others are cached for an hour. All runs of one call share the bucket grid (see the module docstring).
+    others are cached for an hour. Ended runs whose curve summaries are logged are drawn from those instead of
+    their metric rows. All runs of one call share the bucket grid (see the module docstring).
     """
     ids = tuple(sorted(set(run_ids)))
     if not ids:
         return {}
     live_set = set(live) & set(ids)
+    done = tuple(sorted((r, a) for r, a in summarised_runs(runs_by_id(ids)).items() if r not in live_set))
     uri = store_uri()
     if live_set:
         # One call, so live and finished runs share a bucket grid; short-lived because some are still moving.
-        return _curves_live(uri, ids, key, int(points))
-    return _curves_final(uri, ids, key, int(points))
+        return _curves_live(uri, ids, key, int(points), done)
+    return _curves_final(uri, ids, key, int(points), done)
+
+
+def summarised_runs(df: pd.DataFrame) -> dict[str, str]:
+    """Run id -> artifact location, for the runs of a runs frame whose curve summaries can stand in for their
+    metric rows: ended, and tagged as summarised."""
+    if df.empty or "curves" not in df:
+        return {}
+    sub = df[(df["curves"] == "1") & ~df["active"].astype(bool)]
+    return dict(zip(sub["run_id"], sub["artifact_uri"]))
 
 
 # -------------------------------------------------------------------------------------------------- writes
@@ -735,10 +765,8 @@ def selection_query(run_ids: Sequence[str]) -> dict[str, str]:
 import bisect  # noqa: E402 - this section's imports stay with it
 import io  # noqa: E402
 import json  # noqa: E402
-import tempfile  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from functools import lru_cache  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 ARTIFACT_TTL_S = 15.0
 PREVIEW_MAX_BYTES = 5_000_000  # previews read at most this much; the download button still gets any size

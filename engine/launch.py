@@ -108,6 +108,10 @@ def run_name(cfg: TrainConfig, preset: str | None, varied: list[str]) -> str:
     return " ".join(parts + [f"s{cfg.seed}"])
 
 
+def new_sweep_id() -> str:
+    return f"{int(time.time() * 1000):x}"
+
+
 # ---------------------------------------------------------------- the interface
 class Launcher:
     """Submit, inspect and stop runs. Subclasses implement _start/_stop_started/_job_state/_logs."""
@@ -116,7 +120,13 @@ class Launcher:
 
     def submit(self, preset: str | None, overrides: dict[str, Any] | None = None,
                sweep: dict[str, list[Any]] | None = None, seeds: int | list[int] = 1, *,
-               experiment: str = tracking.DEFAULT_EXPERIMENT, sweep_name: str | None = None) -> list[str]:
+               experiment: str = tracking.DEFAULT_EXPERIMENT, sweep_name: str | None = None,
+               sweep_id: str | None = None) -> list[str]:
+        """Create the runs (queued) and hand them to the backend; returns their ids in plan order.
+
+        `sweep_id` joins the runs to a sweep an earlier submit made (a table of several presets is one sweep on
+        the Runs page); by default every submit is a sweep of its own.
+        """
         if sweep_name is not None and not 0 < len(sweep_name) <= MAX_NAME:
             raise LaunchError(f"sweep name: must be 1 to {MAX_NAME} characters, got {len(sweep_name)}")
         if not 0 < len(experiment) <= MAX_NAME:
@@ -124,7 +134,7 @@ class Launcher:
         planned = expand(preset, dict(overrides or {}), sweep, seeds)
         configs = [cfg for _, cfg in planned]
         self.check_ready(configs)
-        sweep_id = f"{int(time.time() * 1000):x}"
+        sweep_id = sweep_id or new_sweep_id()
         varied = [k for k in (sweep or {}) if len(sweep[k]) > 1]
         run_ids = []
         for run_preset, cfg in planned:

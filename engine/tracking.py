@@ -22,6 +22,7 @@ import logging
 import os
 import queue
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -34,6 +35,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_EXPERIMENT = "ganboard"
 HEARTBEAT_TAG = "ganboard.heartbeat"  # unix time, rewritten every HEARTBEAT_S while the process lives
 STEP_TAG = "ganboard.step"
+CURVES_TAG = "ganboard.curves"  # "1" once every metric's downsampled summary is logged (engine/curves.py)
 HEARTBEAT_S = 5.0
 FLUSH_S = 2.0  # one log_batch every 2 s: each call costs the training thread GIL time
 STORE_GRACE_S = 180.0  # how long a run rides out an unreachable store before it fails (GANBOARD_STORE_GRACE_S)
@@ -211,6 +213,7 @@ class RunLogger:
         self._given_up = False  # past the grace period: one attempt per call from now on, no more waiting
         fail_fast_http()
         self._client.update_run(run_id, status=RUNNING)
+        self._tags[CURVES_TAG] = ""  # a resumed run's old summaries no longer cover it
         self._beat()
         self._thread = threading.Thread(target=self._work, name="ganboard-logger", daemon=True)
         self._thread.start()
@@ -251,6 +254,11 @@ class RunLogger:
         self._thread.join()
         self._flush()
         self._drain_jobs()
+        if not self.errors:
+            try:
+                log_curve_summaries(self.run_id)
+            except Exception as exc:  # noqa: BLE001 - optional: without them the dashboard reads the rows
+                print(f"ganboard: curve summaries not logged ({type(exc).__name__}: {exc})"[:300], file=sys.stderr)
         if self.errors and status == FINISHED:
             status = FAILED
             self._call(self._client.set_tag, self.run_id, "ganboard.end_reason",
@@ -328,6 +336,37 @@ class RunLogger:
                     return False
                 time.sleep(min(delay, left))
                 delay = min(delay * 2, 8.0)
+
+
+# --- curve summaries: what the dashboard draws for a finished run, without its metric rows ---
+def metric_histories(run_id: str) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Every metric the run logged, read back from the store: key -> (steps, timestamps in ms, values)."""
+    c = client()
+    out = {}
+    for key in c.get_run(run_id).data.metrics:
+        hist = c.get_metric_history(run_id, key)
+        out[key] = tuple(np.array([getattr(m, f) for m in hist], dtype=np.float64)
+                         for f in ("step", "timestamp", "value"))
+    return out
+
+
+def log_curve_summaries(run_id: str, histories: dict[str, tuple] | None = None) -> None:
+    """Log `curves/<key>.npz` for every metric of a run that has ended, then tag it CURVES_TAG = "1".
+
+    `histories` (key -> steps, timestamps, values) defaults to reading the run back from the store, so the
+    summaries describe exactly the rows the store holds; they are a pure function of those rows."""
+    from engine import curves
+
+    histories = metric_histories(run_id) if histories is None else histories
+    with tempfile.TemporaryDirectory(prefix="ganboard-curves-") as tmp:
+        for key, (steps, stamps, values) in histories.items():
+            steps = np.asarray(steps, dtype=np.float64)
+            if not steps.size:
+                continue
+            summary = curves.summarise(steps, stamps, values, curves.base_width(steps.max()))
+            np.savez_compressed(Path(tmp) / Path(curves.artifact_name(key)).name, **curves.to_npz_arrays(summary))
+        client().log_artifacts(run_id, tmp, "curves")
+    set_tags(run_id, {CURVES_TAG: "1"})
 
 
 # --- reading back what a run logged (used by evaluate, resume and sampling) ---

@@ -39,6 +39,23 @@ def all_runs(uri):
     return c, (list(c.search_runs(exps)) if exps else [])
 
 
+def assert_curve_summaries_match_the_rows(c, run_id, tmp_path):
+    """An ended run carries one summary per metric, equal to bucketing its rows as MLflow returns them."""
+    from engine import curves
+
+    run = c.get_run(run_id)
+    assert run.data.tags.get("ganboard.curves") == "1"
+    names = {f.path for f in c.list_artifacts(run_id, "curves")}
+    assert names == {curves.artifact_name(k) for k in run.data.metrics}
+    for key in ("loss/d", "metric/modes"):
+        h = np.array([[m.step, m.timestamp, m.value] for m in c.get_metric_history(run_id, key)])
+        with np.load(c.download_artifacts(run_id, curves.artifact_name(key), str(tmp_path))) as f:
+            logged = curves.from_npz_arrays(dict(f))
+        want = curves.summarise(h[:, 0], h[:, 1], h[:, 2], curves.base_width(h[:, 0].max()))
+        assert logged.width == want.width and logged.last_step == h[:, 0].max()
+        np.testing.assert_allclose(logged.table, want.table)
+
+
 def run_id_of(stdout):
     return next(line.split()[1] for line in stdout.splitlines() if line.startswith("run "))
 
@@ -82,6 +99,7 @@ def test_end_to_end_run_is_fully_recorded(store, tmp_path):
         assert data["d"].shape == (16, 16) and data["xs"].shape == data["ys"].shape == (16,)
     assert {f.path for f in c.list_artifacts(run.info.run_id, "checkpoints")} == {"checkpoints/last.pt",
                                                                                   "checkpoints/final.pt"}
+    assert_curve_summaries_match_the_rows(c, run.info.run_id, tmp_path)
     # The logged config.json is loadable with --config and resolves to the same params.
     config_path = c.download_artifacts(run.info.run_id, "config.json", str(tmp_path))
     again = cli("--config", config_path, "--set", "steps=5", "--set", "eval_every=0")
@@ -143,6 +161,7 @@ def test_sigterm_checkpoints_and_ends_killed_then_resume_finishes(store, tmp_pat
     assert run.info.status == "FINISHED"
     steps = [m.step for m in c.get_metric_history(run_id, "loss/d")]
     assert steps[-1] == target and steps == sorted(steps) and len(steps) == len(set(steps))
+    assert_curve_summaries_match_the_rows(c, run_id, tmp_path)  # rewritten for the whole history
 
 
 def test_resume_unknown_run_is_a_clear_error(store):

@@ -56,6 +56,8 @@ def build_store(folder: Path) -> dict[str, list[str]]:
                                   "d/real": 0.5 + 0.2 * np.exp(-3 * t), "d/fake": 0.5 - 0.2 * np.exp(-3 * t),
                                   "metric/modes": modes, "metric/fid": 5.0 * np.exp(-2 * t) + seed * 0.1}, steps)
             client.set_terminated(run_id, "FINISHED")
+            if preset == "hinge":  # as RunLogger.close does: these are drawn from their summaries
+                tracking.log_curve_summaries(run_id)
             roles[preset].append(run_id)
     cfg = build_config("ns", {"steps": 100})
     roles["queued"].append(tracking.create_run(cfg.to_dict(), tags={"ganboard.preset": "ns"}, run_name="waiting",
@@ -138,27 +140,72 @@ def test_bad_search_filter_is_one_line_naming_the_filter(env):
     assert sorted(hinge["run_id"]) == sorted(env["hinge"])
 
 
-def test_sql_curves_match_the_numpy_twin_and_keep_nan_missing(env):
+def _reference_curve(client, run_id: str, key: str, width: int):
+    """The definition, from the run's rows as MLflow returns them: engine.curves.bucket_curve."""
+    from dashboard import data
+
+    h = np.array([[m.step, m.timestamp, m.value] for m in client.get_metric_history(run_id, key)])
+    return data.bucket_curve(h[:, 0], h[:, 1], h[:, 2], width)
+
+
+def test_curves_from_rows_and_from_summaries_match_the_definition_and_keep_nan_missing(env):
     from mlflow import MlflowClient
 
     from dashboard import data
 
-    ids = env["ns"]
+    ids = env["ns"] + env["hinge"]  # ns: read row by row in SQL; hinge: merged from their logged summaries
+    df = data.runs_by_id(ids)
+    assert set(data.summarised_runs(df)) == set(env["hinge"])
     got = data.curves(ids, "loss/g", points=7)
     assert set(got) == set(ids)
     client = MlflowClient()
-    width = data.buckets_for(200, 7)
+    width = data.grid_width(200, 7)
+    assert width == 32  # the smallest power of two that covers steps 0..200 in at most 7 buckets
     for run_id in ids:
-        hist = client.get_metric_history(run_id, "loss/g")
-        h = np.array([[m.step, m.timestamp, m.value] for m in hist])
-        want = data.bucket_curve(h[:, 0], h[:, 1], h[:, 2], width)
-        for a, b in zip(got[run_id], want):
+        for a, b in zip(got[run_id], _reference_curve(client, run_id, "loss/g", width)):
             np.testing.assert_allclose(a, b, equal_nan=True)
-    # Steps 0..200 in 7 buckets of 201/7 steps: bucket 1 holds 30, 40, 50; run 1's NaN at step 50 is skipped.
+    # Buckets of 32 steps: bucket 1 holds steps 40, 50, 60; run 1's NaN at step 50 is skipped, not read as 0.
     c = got[ids[1]]
     assert len(c.step) == 7 and np.isfinite(c.mean).all()
-    assert c.step[1] == pytest.approx(40.0)
+    assert c.step[1] == pytest.approx(50.0)
+    rows = {m.step: m.value for m in client.get_metric_history(ids[1], "loss/g")}
+    assert c.mean[1] == pytest.approx((rows[40] + rows[60]) / 2)
     assert data.curves(env["queued"], "loss/g") == {}
+
+
+def test_curve_summaries_stand_in_only_where_they_are_fine_enough(tmp_path, monkeypatch):
+    """A summary kept at 4 steps a bucket serves charts of 4 steps a bucket and coarser; a finer chart reads
+    the rows. A summarised run that is running again (resumed) is read row by row."""
+    from mlflow import MlflowClient
+
+    from dashboard import data
+    from engine import curves as curves_lib
+
+    with store_env(tmp_path):
+        client = tracking.client()
+        cfg = build_config("ns", {"steps": 2000})
+        run_id = tracking.create_run(cfg.to_dict(), run_name="long")
+        steps = np.arange(0, 2001, 1)
+        _log(client, run_id, {"loss/d": np.sin(steps / 50.0)}, steps)
+        client.set_terminated(run_id, "FINISHED")
+        monkeypatch.setattr(curves_lib, "BASE_BUCKETS", 512)  # 2001 steps -> base width 4
+        tracking.log_curve_summaries(run_id)
+        data._summary_cached.clear()
+        summary = data._summary_cached(data.store_uri(), run_id, data.runs_by_id([run_id])["artifact_uri"][0],
+                                       "loss/d")
+        assert summary.width == 4 and summary.last_step == 2000
+        reads = []
+        monkeypatch.setattr(data, "_sql_curves", lambda *a: reads.append(a[3]) or {})
+        for points, width, from_rows in ((100, 32, False), (600, 4, False), (1200, 2, True)):
+            got = data._read_curves(data.store_uri(), (run_id,), "loss/d", points,
+                                    tuple(data.summarised_runs(data.runs_by_id([run_id])).items()))
+            assert (reads[-1:] == [width]) == from_rows and reads.count(width) == from_rows
+            if not from_rows:
+                for a, b in zip(got[run_id], _reference_curve(MlflowClient(), run_id, "loss/d", width)):
+                    np.testing.assert_allclose(a, b)
+        client.update_run(run_id, status="RUNNING")
+        data._runs_cached.clear()
+        assert data.summarised_runs(data.runs_by_id([run_id])) == {}
 
 
 def test_bucket_curve_keeps_spikes_and_gaps():
