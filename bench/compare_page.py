@@ -8,14 +8,21 @@
    rows. Runs and params go through MLflow's client (engine.tracking.create_run, as the launcher makes them);
    the metric rows are bulk-inserted into MLflow's `metrics` / `latest_metrics` tables in one transaction,
    which is what log_batch would write, minus a few hours.
+   Then, as the engine's RunLogger does when a run ends, it logs each run's curve summaries
+   (tracking.log_curve_summaries, from exactly the rows inserted).
 2. Per repeat: starts `streamlit run dashboard/app.py` on a free port against that store, opens the Runs page
-   (which imports the libraries and warms the run list, as a user arriving there would), then
-   - first render: opens the Compare page with the whole 100-run sweep selected (`?sweep=<id>`), cold
-     history caches; timed from navigation to "complete": the script has finished (no running indicator)
-     and every Plotly chart has drawn its traces;
-   - re-render: reloads the Compare page (a new session, warm caches), and flips the log-y toggle (a rerun of
-     the page in the same session, done when the redrawn chart has a log axis), each timed the same way.
-   Prints each timing and the medians over the repeats; the targets are 3 s and 1 s.
+   (which imports the libraries and warms the run list, as a user arriving there would), then times, from the
+   action to "complete" (the script has finished: no running indicator; every Plotly chart has drawn its
+   traces; the final-metrics table is there):
+   - baselines measured in the same run: `empty`, a load of the Compare page with nothing selected (Streamlit's
+     own floor for a page load), and `first_1run`, the Compare page with one run;
+   - `first`: the first render, a load of the Compare page with the whole 100-run sweep (`?sweep=<id>`) in a
+     new session, cold curve caches;
+   - re-renders in the same session: `toggle`, flipping log-y (done when the redrawn chart has a log axis), and
+     `return`, coming back to Compare from the Runs page through the sidebar;
+   - `reload`: a browser reload of the page (a new session on warm caches, paying the page load again).
+   Prints each timing, the medians over the repeats and the ratios first / first_1run and reload / empty; the
+   targets are 3 s for the first render and 1 s for a re-render.
 
 Uses the Debian chromium (/usr/bin/chromium) through Playwright; no network.
 """
@@ -178,42 +185,94 @@ def wait_complete(page, want_charts: int, log_y: bool = False, timeout_s: float 
     page.wait_for_function(COMPLETE_JS, arg=[want_charts, log_y], timeout=timeout_s * 1000, polling=25)
 
 
+IDLE_JS = """(text) => !document.querySelector('[data-testid="stStatusWidget"]') &&
+  document.body.innerText.includes(text)"""
+
+
+def timed(action, until) -> float:
+    t0 = time.perf_counter()
+    action()
+    until()
+    return time.perf_counter() - t0
+
+
+def one_run_id(uri: str) -> str:
+    con = sqlite3.connect(uri[len("sqlite:///"):])
+    try:
+        return con.execute("SELECT run_uuid FROM tags WHERE key = 'ganboard.sweep' AND value = ? LIMIT 1",
+                           (SWEEP_ID,)).fetchone()[0]
+    finally:
+        con.close()
+
+
 def measure(uri: str, repeats: int, shots: Path | None) -> dict[str, list[float]]:
     from playwright.sync_api import sync_playwright
 
-    out: dict[str, list[float]] = {"first": [], "reload": [], "toggle": []}
+    single = one_run_id(uri)
+    out: dict[str, list[float]] = {k: [] for k in ("first", "toggle", "return", "reload", "first_new_browser",
+                                                   "empty", "first_1run")}
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        for r in range(repeats):
+
+        def fresh_page():  # a new browser context: its own empty HTTP cache, as on a first visit
+            return browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+
+        def idle(page, text):
+            page.wait_for_function(IDLE_JS, arg=text, timeout=60_000, polling=25)
+
+        def serve():
+            """A new server process (cold caches), warmed as by an earlier visitor of the Runs page."""
             port = free_port()
             proc = start_app(uri, port, Path("/tmp") / f"ganboard-bench-streamlit-{port}.log")
+            wait_http(port)
+            base = f"http://127.0.0.1:{port}"
+            page = fresh_page()
+            page.goto(f"{base}/runs")
+            page.get_by_text("runs shown").first.wait_for(timeout=60_000)
+            return proc, base, page
+
+        def stop(proc):
+            os.killpg(proc.pid, 15)
+            proc.wait(timeout=30)
+
+        for r in range(repeats):
+            # A user on the Runs page of a running server (the browser has the app's scripts cached) ...
+            proc, base, page = serve()
             try:
-                wait_http(port)
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                base = f"http://127.0.0.1:{port}"
-                page.goto(f"{base}/runs")
-                page.get_by_text("runs shown").first.wait_for(timeout=60_000)
-                t0 = time.perf_counter()
-                page.goto(f"{base}/compare?sweep={SWEEP_ID}")
-                wait_complete(page, 1)
-                out["first"].append(time.perf_counter() - t0)
+                # ... baselines in the same browser: Streamlit's own floor (a page load with nothing to draw)
+                # and the Compare page with one run;
+                out["empty"].append(timed(lambda: page.goto(f"{base}/compare"),
+                                          lambda: idle(page, "No runs selected")))
+                out["first_1run"].append(timed(lambda: page.goto(f"{base}/compare?runs={single}"),
+                                               lambda: wait_complete(page, 1)))
+                # the first render of the 100-run sweep (new session, cold curve caches);
+                out["first"].append(timed(lambda: page.goto(f"{base}/compare?sweep={SWEEP_ID}"),
+                                          lambda: wait_complete(page, 1)))
                 if shots is not None and r == 0:
                     page.screenshot(path=str(shots / "compare-first.png"), full_page=True)
-                t0 = time.perf_counter()
-                page.reload()
-                wait_complete(page, 1)
-                out["reload"].append(time.perf_counter() - t0)
-                toggle = page.get_by_text("log y", exact=True)
-                t0 = time.perf_counter()
-                toggle.click()
-                wait_complete(page, 1, log_y=True)  # done when the redrawn chart has a log axis
-                out["toggle"].append(time.perf_counter() - t0)
-                page.close()
+                # re-renders in the session: a widget (done when the redrawn chart has a log axis) ...
+                out["toggle"].append(timed(lambda: page.get_by_text("log y", exact=True).click(),
+                                           lambda: wait_complete(page, 1, log_y=True)))
+                # ... and coming back to the page from another one, as a user does;
+                page.get_by_role("link", name="Runs").first.click()
+                page.get_by_text("runs shown").first.wait_for(timeout=60_000)
+                out["return"].append(timed(lambda: page.get_by_role("link", name="Compare").first.click(),
+                                           lambda: wait_complete(page, 1, log_y=True)))
+                # a browser reload: a new session on warm caches, paying Streamlit's page load again.
+                out["reload"].append(timed(page.reload, lambda: wait_complete(page, 1)))  # new session: linear y
             finally:
-                os.killpg(proc.pid, 15)
-                proc.wait(timeout=30)
-            print(f"repeat {r + 1}: first {out['first'][-1]:.2f} s, reload {out['reload'][-1]:.2f} s, "
-                  f"toggle {out['toggle'][-1]:.2f} s", flush=True)
+                stop(proc)
+            # A first visit from a new browser (nothing cached) to a new server: the worst first render.
+            proc, base, warm = serve()
+            try:
+                warm.context.close()
+                page = fresh_page()
+                out["first_new_browser"].append(timed(lambda: page.goto(f"{base}/compare?sweep={SWEEP_ID}"),
+                                                      lambda: wait_complete(page, 1)))
+                page.context.close()
+            finally:
+                stop(proc)
+            print(f"repeat {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in out.items()), flush=True)
         browser.close()
     return out
 
@@ -232,8 +291,12 @@ def main(argv: list[str] | None = None) -> int:
     if shots:
         shots.mkdir(parents=True, exist_ok=True)
     res = measure(uri, args.repeats, shots)
-    summary = {k: round(statistics.median(v), 3) for k, v in res.items()}
-    print(json.dumps({"median_s": summary, "targets_s": {"first": 3.0, "reload": 1.0, "toggle": 1.0},
+    med = {k: round(statistics.median(v), 3) for k, v in res.items()}
+    ratios = {"first / first_1run": round(med["first"] / med["first_1run"], 2),
+              "first_new_browser / empty": round(med["first_new_browser"] / med["empty"], 2),
+              "reload / empty": round(med["reload"] / med["empty"], 2)}
+    print(json.dumps({"median_s": med, "ratios": ratios,
+                      "targets_s": {"first": 3.0, "toggle": 1.0, "return": 1.0},
                       "runs": len(PRESETS) * len(DATASETS) * SEEDS, "steps": STEPS, "metrics": len(METRICS)}))
     return 0
 

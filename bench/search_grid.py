@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from reproduce import METRICS, collect, mean_se, table, wait  # noqa: E402
 
+from engine import tracking  # noqa: E402
 from engine.launch import get_launcher, new_sweep_id  # noqa: E402
 
 EMA = {"ema": 0.999}
@@ -49,6 +50,20 @@ CANDIDATES: dict[str, tuple[dict, str]] = {
     "lsgan-ema": ({"loss": "lsgan", **EMA}, "least squares: gradients that do not vanish far from the modes"),
     "ttur-pack2-ema": ({"loss": "ns", "pack": 2, "lr_g": 1e-4, "lr_d": 4e-4, **EMA},
                        "two time-scales (D 4x faster) with packing"),
+    # stage 1 found every mode with R1 + packing but blurred modes (HQ ~10 %): faster learning to sharpen them
+    "pack2-r1-ema-lr5": ({"loss": "ns", "pack": 2, "penalty": "r1", "penalty_weight": 1.0, "lr_g": 5e-4,
+                          "lr_d": 5e-4, **EMA}, "pack2-r1-ema at 5x the learning rates"),
+    "pack2-r1-ema-lr10": ({"loss": "ns", "pack": 2, "penalty": "r1", "penalty_weight": 1.0, "lr_g": 1e-3,
+                           "lr_d": 1e-3, **EMA}, "pack2-r1-ema at 10x the learning rates"),
+    "pack4-r1-ema-lr5": ({"loss": "ns", "pack": 4, "penalty": "r1", "penalty_weight": 1.0, "lr_g": 5e-4,
+                          "lr_d": 5e-4, **EMA}, "more packing, 5x the learning rates"),
+    "pack2-r1-ema-lr5-wide": ({"loss": "ns", "pack": 2, "penalty": "r1", "penalty_weight": 1.0, "lr_g": 5e-4,
+                               "lr_d": 5e-4, "g_width": 256, "d_width": 256, **EMA},
+                              "pack2-r1-ema-lr5 with nets twice as wide, for sharper modes"),
+    "pack2-r1-ema-ttur": ({"loss": "ns", "pack": 2, "penalty": "r1", "penalty_weight": 1.0, "lr_g": 1e-4,
+                           "lr_d": 4e-4, **EMA}, "a faster D sharpened ttur-pack2-ema's modes; R1 to keep them all"),
+    "lsgan-pack2-r1-ema": ({"loss": "lsgan", "pack": 2, "penalty": "r1", "penalty_weight": 1.0, **EMA},
+                           "least squares gave the sharpest modes of stage 1; packing and R1 for coverage"),
 }
 TARGET = {"modes": 25, "hq": 95.0, "rkl_hq": 0.02}
 
@@ -96,6 +111,9 @@ def main() -> None:
         overrides = {**CANDIDATES[name][0], "dataset": "grid", "steps": args.steps,
                      "eval_every": max(1, args.steps // 10)}
         ids = launcher.submit(None, overrides, None, seeds, sweep_name=sweep_name, sweep_id=sweep_id)
+        for seed, run_id in zip(seeds, ids):  # the launcher names runs by loss; the table names candidates
+            tracking.client().update_run(run_id, name=f"{name} s{seed}")
+            tracking.set_tags(run_id, {"ganboard.candidate": name})
         plan.append((name, ids))
         print(f"queued {name}: {len(ids)} runs", flush=True)
     wait([r for _, ids in plan for r in ids], poll_s=30.0)

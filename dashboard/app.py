@@ -31,12 +31,14 @@ def main() -> None:
     for key in [k for k in st.session_state if isinstance(k, str) and k.startswith(KEEP_PREFIX)]:
         st.session_state[key] = st.session_state[key]
 
-    pages = [st.Page("pages/runs.py", title="Runs", icon="📋", url_path="runs", default=True),
-             st.Page("pages/compare.py", title="Compare", icon="📈", url_path="compare"),
-             st.Page("pages/gallery.py", title="Gallery", icon="🖼️", url_path="gallery"),
-             st.Page("pages/artifacts.py", title="Artifacts", icon="🗂️", url_path="artifacts")]
+    # Material icons ship with Streamlit's own font, so they show on machines without an emoji font too.
+    pages = [st.Page("pages/runs.py", title="Runs", icon=":material/table_rows:", url_path="runs", default=True),
+             st.Page("pages/compare.py", title="Compare", icon=":material/monitoring:", url_path="compare"),
+             st.Page("pages/gallery.py", title="Gallery", icon=":material/photo_library:", url_path="gallery"),
+             st.Page("pages/artifacts.py", title="Artifacts", icon=":material/folder_open:", url_path="artifacts")]
     if not data.readonly():
-        pages.insert(0, st.Page("pages/launch.py", title="Launch", icon="🚀", url_path="launch"))
+        pages.insert(0, st.Page("pages/launch.py", title="Launch", icon=":material/rocket_launch:",
+                                url_path="launch"))
     page = st.navigation(pages)
     with st.sidebar:
         # Signed-in users see who they are from auth.gate(); an open or read-only app says so here.

@@ -42,6 +42,8 @@ REFERENCE_LINES: dict[str, list[tuple[float, str]]] = {
 _PROBABILITY_ONLY = {"d/real", "d/fake", "loss/d"}
 
 PALETTE: list[str] = list(pc.qualitative.Plotly)
+LEGEND_SIDE_CHARS = 40  # series names longer than this go in a legend under the plot instead of beside it
+LEGEND_ROW_PX = 21
 
 
 def references_for(metric: str, losses: set[str] | Sequence[str]) -> list[dict[str, Any]]:
@@ -115,7 +117,8 @@ def curves_figure(series: Sequence[Mapping[str, Any]], *, smoothing: float = 0.0
     smoothing > 0). Bands are smoothed with the line so they stay around it; envelopes are not, since their
     job is to show the spikes. `references` are dicts {y, label}, drawn as dashed lines across the x range
     (non-positive ones are skipped on a log axis). `robust_y` fits the y-axis to the 1-99 % quantiles of the
-    raw values instead of their extremes. `webgl` draws lines with Scattergl for hundreds of runs.
+    raw values instead of their extremes. `webgl` draws lines with Scattergl for hundreds of runs. Names longer
+    than LEGEND_SIDE_CHARS put the legend under the plot, one entry per row, and add its rows to `height`.
     """
     fig = go.Figure()
     line_cls = go.Scattergl if webgl else go.Scatter
@@ -159,8 +162,16 @@ def curves_figure(series: Sequence[Mapping[str, Any]], *, smoothing: float = 0.0
         rng = robust_range(np.concatenate([a.ravel() for a in all_y]), log=log_y)
         if rng is not None:
             fig.update_yaxes(range=list(rng))
+    legend: dict[str, Any] = dict(groupclick="togglegroup")
+    names = [str(s["name"]) for s in series]
+    if names and max(map(len, names)) > LEGEND_SIDE_CHARS:
+        # Long group labels beside the plot would squeeze it to a sliver: put them under it, one per row
+        # (plotly's automargin takes their rows out of the height, so the height grows by as much).
+        legend.update(orientation="h", x=0, xanchor="left", y=-0.12, yanchor="top", entrywidth=1,
+                      entrywidthmode="fraction")
+        height = (height or 450) + LEGEND_ROW_PX * len(names)
     fig.update_layout(title=title, hovermode="closest", margin=dict(l=50, r=20, t=40 if title else 20, b=40),
-                      legend=dict(groupclick="togglegroup"), height=height)
+                      legend=legend, height=height)
     return fig
 
 

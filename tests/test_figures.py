@@ -163,3 +163,14 @@ def test_loss_cursor_line_and_marker():
     (shape,) = fig.layout.shapes
     assert shape.x0 == shape.x1 == 18
     assert list(fig.data[1].x) == [20] and list(fig.data[1].y) == [2.0]  # nearest logged step
+
+
+def test_long_group_labels_go_under_the_plot_and_grow_it():
+    x = np.arange(5.0)
+    short = figures.curves_figure([{"name": "ns (n=5)", "x": x, "y": x}], height=480)
+    assert short.layout.legend.orientation is None and short.layout.height == 480
+    label = "beta2_d=0.999, beta2_g=0.999, dataset=grid, loss=lsgan, n_critic=1 (n=10)"
+    long = figures.curves_figure([{"name": label, "x": x, "y": x}, {"name": "ns (n=5)", "x": x, "y": x}],
+                                 height=480)
+    assert long.layout.legend.orientation == "h" and long.layout.legend.y < 0
+    assert long.layout.height == 480 + 2 * figures.LEGEND_ROW_PX

@@ -43,7 +43,19 @@ def _groups(df: pd.DataFrame, cfgs: dict[str, dict], by: list[str], per_run: boo
     return stats.group_runs(cfgs, by=by or None)
 
 
-def _controls(keys: list[str], fields: list[str]) -> dict:
+def _grouping(fields: list[str]) -> tuple[list[str], bool]:
+    """The controls that shape the groups, and so every section of the page."""
+    g = st.columns([5, 2])
+    by = g[0].multiselect("Group by", fields, key=K + "by", placeholder="everything except the seed",
+                          help="Runs with equal values of these config fields form one line (mean and band) and "
+                               "one row of the tables. Empty: every field except the seed and bookkeeping "
+                               "(eval/log intervals, device).")
+    per_run = g[1].toggle("One line per run", key=K + "per_run")
+    return by, per_run
+
+
+def _chart_controls(keys: list[str], per_run: bool) -> dict:
+    """The controls that change only the chart."""
     c = st.columns([3, 1.6, 2.4, 1.2])
     default_metric = next((k for k in PREFERRED if k in keys), keys[0])
     if st.session_state.get(K + "metric") not in keys:
@@ -54,24 +66,21 @@ def _controls(keys: list[str], fields: list[str]) -> dict:
     smoothing = c[2].slider("Smoothing", 0.0, 0.999, 0.6, 0.001, key=K + "smoothing", format="%.3f",
                             help="TensorBoard's debiased EMA over the plotted points; the raw curve stays faint.")
     points = c[3].number_input("Points per curve", 20, 5000, 400, 20, key=K + "points",
-                               help="Buckets per curve; each keeps its min and max, so spikes stay visible.")
-    g = st.columns([4.6, 1.6, 2])
-    by = g[0].multiselect("Group by", fields, key=K + "by", placeholder="everything except the seed",
-                          help="Runs with equal values of these config fields form one line (mean and band). "
-                               "Empty: every field except the seed and bookkeeping (eval/log intervals, device).")
-    per_run = g[2].toggle("One line per run", key=K + "per_run")
-    band = g[1].selectbox("Band", list(BANDS), format_func=BANDS.get, key=K + "band", disabled=per_run)
-    t = st.columns(4)
-    log_y = t[0].toggle("log y", key=K + "log_y")
-    robust = t[1].toggle("Clip outliers", value=False, key=K + "robust",
+                               help="At most this many buckets per curve (power-of-two step widths shared by all "
+                                    "runs); each keeps its min and max, so spikes stay visible.")
+    t = st.columns([1.8, 1, 1.2, 1.4, 1.2], vertical_alignment="bottom")
+    band = t[0].selectbox("Band", list(BANDS), format_func=BANDS.get, key=K + "band", disabled=per_run,
+                          help="The spread drawn around each group's mean line.")
+    log_y = t[1].toggle("log y", key=K + "log_y")
+    robust = t[2].toggle("Clip outliers", value=False, key=K + "robust",
                          help="Fit the y-axis to the 1–99 % quantiles, so a few spikes do not flatten the rest.")
-    envelope = t[2].toggle("Min/max envelope", value=True, key=K + "envelope",
+    envelope = t[3].toggle("Min/max envelope", value=True, key=K + "envelope",
                            help="The lowest and highest value in each bucket, lightly shaded.")
-    theory = t[3].toggle("Theory lines", value=True, key=K + "theory",
+    theory = t[4].toggle("Theory lines", value=True, key=K + "theory",
                          help="D(x) = D(G(z)) = ½ and the BCE D loss log 4 at equilibrium; V = −log 4.")
     return {"metric": metric, "x": "wall" if x == "wall time" else "step", "smoothing": smoothing,
-            "log_y": log_y, "robust": robust, "points": int(points), "by": by, "per_run": per_run, "band": band,
-            "theory": theory, "envelope": envelope}
+            "log_y": log_y, "robust": robust, "points": int(points), "band": band, "theory": theory,
+            "envelope": envelope}
 
 
 def _chart(df: pd.DataFrame, groups: dict[str, list[str]], o: dict) -> None:
@@ -96,6 +105,17 @@ def _chart(df: pd.DataFrame, groups: dict[str, list[str]], o: dict) -> None:
         notes.append("no theory line: some runs' losses are not probability losses")
     notes.append(f"up to {o['points']} buckets per curve, shared by all runs")
     st.caption(" · ".join(notes))
+
+
+@st.fragment
+def _chart_section(df: pd.DataFrame, groups: dict[str, list[str]], keys: list[str], per_run: bool) -> None:
+    """Chart controls and the chart: a fragment, so changing a chart-only control reruns (and redraws) just this,
+    not the tables below."""
+    o = _chart_controls(keys, per_run)
+    try:
+        _chart(df, groups, o)
+    except data.StoreError as exc:
+        st.error(str(exc))
 
 
 def _final_table(df: pd.DataFrame, groups: dict[str, list[str]]) -> tuple[pd.DataFrame, list[str]]:
@@ -200,7 +220,7 @@ def render() -> None:
         return
     if not selected:
         st.info("No runs selected: pick rows (or a whole sweep) on the Runs page.")
-        st.page_link("pages/runs.py", label="Go to Runs", icon="📋")
+        st.page_link("pages/runs.py", label="Go to Runs", icon=":material/table_rows:")
         return
     if len(df) < len(selected):
         st.warning(f"{len(selected) - len(df)} selected run(s) are not in this store any more.")
@@ -217,16 +237,13 @@ def render() -> None:
         st.info("The selected runs have not logged any metric yet; they appear here with their first values.")
         _diff_section(df, cfgs, {r: [r] for r in df["run_id"]}, True)
         return
-    o = _controls(keys, fields)
-    groups = _groups(df, cfgs, o["by"], o["per_run"])
-    try:
-        _chart(df, groups, o)
-    except data.StoreError as exc:
-        st.error(str(exc))
+    by, per_run = _grouping(fields)
+    groups = _groups(df, cfgs, by, per_run)
+    _chart_section(df, groups, keys, per_run)
     runs_df, finals = _final_table(df, groups)
     _final_section(runs_df, finals)
     _tests_section(runs_df, finals)
-    _diff_section(df, cfgs, groups, o["per_run"])
+    _diff_section(df, cfgs, groups, per_run)
     _parallel_section(df, cfgs, finals)
 
 
