@@ -91,6 +91,38 @@ def collect(run_ids: list[str]) -> dict[str, list]:
     }
 
 
+def dashboard_agreement(plan: list[tuple[str, list[str]]]) -> float:
+    """The largest difference between this table's numbers (mean, SE, n per metric and row) and the Compare
+    page's final-metrics summary of the same runs, grouped as the page groups them by default (everything
+    except the seed): the page's own calls (dashboard.data.runs_by_id, stats.group_runs, stats.summarise_final).
+    Raises when a row of the table is not exactly one group on the page."""
+    import numpy as np
+    import pandas as pd
+
+    from dashboard import data, stats
+
+    df = data.runs_by_id([r for _, ids in plan for r in ids])
+    group_of = {r: g for g, members in stats.group_runs(data.configs(df)).items() for r in members}
+    keys = [key for key, _ in METRICS]
+    runs_df = pd.DataFrame({"group": df["run_id"].map(group_of),
+                            **{k: df[f"metrics.{k}"].to_numpy(dtype=np.float64) for k in keys}})
+    page = stats.summarise_final(runs_df, "group", keys).set_index("group")
+    worst = 0.0
+    for name, ids in plan:
+        shown = {group_of.get(r) for r in ids}
+        if len(shown) != 1 or None in shown:
+            raise RuntimeError(f"{name}: its runs are not one group on the Compare page")
+        row = page.loc[shown.pop()]
+        if row["runs"] != len(ids):
+            raise RuntimeError(f"{name}: the Compare page groups {row['runs']} runs with it, the table {len(ids)}")
+        got = collect(ids)["metrics"]
+        for key in keys:
+            for ours, theirs in zip(mean_se(got[key]), (row[f"{key} mean"], row[f"{key} se"], row[f"{key} n"])):
+                if not (math.isnan(ours) and math.isnan(theirs)):
+                    worst = max(worst, abs(ours - theirs))
+    return worst
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--protocol", choices=("a", "b"), required=True)
@@ -131,6 +163,8 @@ def main() -> None:
                      **{key: mean_se(vals) for key, vals in got["metrics"].items()}})
     text = table(rows)
     print(text)
+    agree = f"{dashboard_agreement([(f'{p} {d}', ids) for p, d, ids in plan]):.2g}"
+    print(f"largest difference from the Compare page's final-metrics summary: {agree}")
     steps = overrides_for(args.protocol, presets[0], datasets[0], args.budget)[1]["steps"]
     import torch
 
@@ -142,7 +176,9 @@ def main() -> None:
                f"- steps per run: {steps}" + (f" (BUDGET {args.budget:g} of the protocol's "
                                               f"{PRESETS[PROTOCOL_PRESET[args.protocol]]['set']['steps']}: a quick "
                                               "look, not the protocol)" if args.budget < 1 else " (the full protocol)"),
-               f"- sweep name in the dashboard: `{sweep_name}`", "", text, ""]
+               f"- sweep name in the dashboard: `{sweep_name}`; the Compare page's final-metrics summary of the "
+               f"sweep (grouped by everything except the seed) differs from this table by at most {agree}", "",
+               text, ""]
     out = Path(args.out)
     out.parent.mkdir(exist_ok=True)
     previous = out.read_text() if out.exists() else "# Results on the toy mixtures\n\n"

@@ -489,9 +489,10 @@ def _read_run_artifact(artifact_uri: str, path: str) -> bytes:
 
 
 @st.cache_data(show_spinner=False, max_entries=4096)
-def _summary_cached(uri: str, run_id: str, artifact_uri: str, key: str) -> curves_lib.Buckets | None:
+def _summary_cached(uri: str, run_id: str, artifact_uri: str, ended: int, key: str) -> curves_lib.Buckets | None:
     """A finished run's logged summary of `key` (engine/curves.py); None when it has none. Never expires: a
-    summary is only logged once the run has ended, and a resumed run is read row by row until it ends again."""
+    summary is only logged once the run has ended, and a resumed run is read row by row until it ends again,
+    with a new end time (`ended`, ms), which makes a new cache key for the summary it then logs."""
     path = curves_lib.artifact_name(key)
     try:
         return curves_lib.from_npz_arrays(_npz_arrays(_read_run_artifact(artifact_uri, path), path))
@@ -500,12 +501,12 @@ def _summary_cached(uri: str, run_id: str, artifact_uri: str, key: str) -> curve
 
 
 def _read_curves(uri: str, run_ids: tuple[str, ...], key: str, points: int,
-                 summarised: tuple[tuple[str, str], ...]) -> dict[str, Curve]:
-    """Curves of `key` on one shared grid: from the logged summaries of the `summarised` (run id, artifact uri)
-    runs where the grid is no finer than the summary, from the metric rows for every other run."""
+                 summarised: tuple[tuple[str, str, int], ...]) -> dict[str, Curve]:
+    """Curves of `key` on one shared grid: from the logged summaries of the `summarised` runs (run id, artifact
+    uri, end time) where the grid is no finer than the summary, from the metric rows for every other run."""
     try:
         with ThreadPoolExecutor(max_workers=8) as pool:  # remote artifact stores: the downloads overlap
-            loaded = pool.map(lambda ra: (ra[0], _summary_cached(uri, ra[0], ra[1], key)), summarised)
+            loaded = pool.map(lambda r: (r[0], _summary_cached(uri, *r, key)), summarised)
             summaries = {r: b for r, b in loaded if b is not None}
         rest = [r for r in run_ids if r not in summaries]
         histories: dict[str, np.ndarray] = {}
@@ -541,13 +542,13 @@ def _read_curves(uri: str, run_ids: tuple[str, ...], key: str, points: int,
 
 @st.cache_data(ttl=FINAL_TTL_S, show_spinner=False, max_entries=256)
 def _curves_final(uri: str, run_ids: tuple[str, ...], key: str, points: int,
-                  summarised: tuple[tuple[str, str], ...]) -> dict[str, Curve]:
+                  summarised: tuple[tuple[str, str, int], ...]) -> dict[str, Curve]:
     return _read_curves(uri, run_ids, key, points, summarised)
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False, max_entries=64)
 def _curves_live(uri: str, run_ids: tuple[str, ...], key: str, points: int,
-                 summarised: tuple[tuple[str, str], ...]) -> dict[str, Curve]:
+                 summarised: tuple[tuple[str, str, int], ...]) -> dict[str, Curve]:
     return _read_curves(uri, run_ids, key, points, summarised)
 
 
@@ -562,7 +563,7 @@ def curves(run_ids: Sequence[str], key: str, points: int = 300, live: Collection
     if not ids:
         return {}
     live_set = set(live) & set(ids)
-    done = tuple(sorted((r, a) for r, a in summarised_runs(runs_by_id(ids)).items() if r not in live_set))
+    done = tuple(sorted((r, *where) for r, where in summarised_runs(runs_by_id(ids)).items() if r not in live_set))
     uri = store_uri()
     if live_set:
         # One call, so live and finished runs share a bucket grid; short-lived because some are still moving.
@@ -570,13 +571,13 @@ def curves(run_ids: Sequence[str], key: str, points: int = 300, live: Collection
     return _curves_final(uri, ids, key, int(points), done)
 
 
-def summarised_runs(df: pd.DataFrame) -> dict[str, str]:
-    """Run id -> artifact location, for the runs of a runs frame whose curve summaries can stand in for their
-    metric rows: ended, and tagged as summarised."""
+def summarised_runs(df: pd.DataFrame) -> dict[str, tuple[str, int]]:
+    """Run id -> (artifact location, end time in ms), for the runs of a runs frame whose curve summaries can
+    stand in for their metric rows: ended, and tagged as summarised."""
     if df.empty or "curves" not in df:
         return {}
-    sub = df[(df["curves"] == "1") & ~df["active"].astype(bool)]
-    return dict(zip(sub["run_id"], sub["artifact_uri"]))
+    sub = df[(df["curves"] == "1") & ~df["active"].astype(bool) & df["end"].notna()]
+    return {r: (a, round(e.timestamp() * 1000)) for r, a, e in zip(sub["run_id"], sub["artifact_uri"], sub["end"])}
 
 
 # -------------------------------------------------------------------------------------------------- writes

@@ -191,14 +191,14 @@ def test_curve_summaries_stand_in_only_where_they_are_fine_enough(tmp_path, monk
         monkeypatch.setattr(curves_lib, "BASE_BUCKETS", 512)  # 2001 steps -> base width 4
         tracking.log_curve_summaries(run_id)
         data._summary_cached.clear()
-        summary = data._summary_cached(data.store_uri(), run_id, data.runs_by_id([run_id])["artifact_uri"][0],
-                                       "loss/d")
+        where = data.summarised_runs(data.runs_by_id([run_id]))[run_id]
+        summary = data._summary_cached(data.store_uri(), run_id, *where, "loss/d")
         assert summary.width == 4 and summary.last_step == 2000
         reads = []
         monkeypatch.setattr(data, "_sql_curves", lambda *a: reads.append(a[3]) or {})
         for points, width, from_rows in ((100, 32, False), (600, 4, False), (1200, 2, True)):
             got = data._read_curves(data.store_uri(), (run_id,), "loss/d", points,
-                                    tuple(data.summarised_runs(data.runs_by_id([run_id])).items()))
+                                    ((run_id, *where),))
             assert (reads[-1:] == [width]) == from_rows and reads.count(width) == from_rows
             if not from_rows:
                 for a, b in zip(got[run_id], _reference_curve(MlflowClient(), run_id, "loss/d", width)):
