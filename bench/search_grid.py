@@ -35,42 +35,43 @@ from engine import tracking  # noqa: E402
 from engine.launch import get_launcher, new_sweep_id  # noqa: E402
 
 EMA = {"ema": 0.999}
+R1 = {"penalty": "r1", "penalty_weight": 1.0}
+PACK2_R1_EMA = {"loss": "ns", "pack": 2, **R1, **EMA}
+
+
+def lrs(lr: float) -> dict[str, float]:
+    return {"lr_g": lr, "lr_d": lr}
+
+
 # name: (overrides on the default nets, why it is a candidate)
 CANDIDATES: dict[str, tuple[dict, str]] = {
     "ns": ({"loss": "ns"}, "the baseline: non-saturating GAN"),
     "ns-ema": ({"loss": "ns", **EMA}, "EMA of G's weights averages out G's oscillation around the modes"),
     "pack2-ema": ({"loss": "ns", "pack": 2, **EMA}, "PacGAN's packing against collapse, with EMA for sharpness"),
     "pack4-ema": ({"loss": "ns", "pack": 4, **EMA}, "more packing: PacGAN4 had the best grid-25 table"),
-    "ns-r1-ema": ({"loss": "ns", "penalty": "r1", "penalty_weight": 1.0, **EMA},
+    "ns-r1-ema": ({"loss": "ns", **R1, **EMA},
                   "R1 makes the game converge locally (Mescheder et al. 2018) instead of circling"),
-    "pack2-r1-ema": ({"loss": "ns", "pack": 2, "penalty": "r1", "penalty_weight": 1.0, **EMA},
-                     "packing for coverage, R1 for convergence, EMA for sharpness"),
-    "sngan-ema": ({"loss": "hinge", "spectral_norm": True, "lr_g": 2e-4, "lr_d": 2e-4, **EMA},
+    "pack2-r1-ema": (PACK2_R1_EMA, "packing for coverage, R1 for convergence, EMA for sharpness"),
+    "sngan-ema": ({"loss": "hinge", "spectral_norm": True, **lrs(2e-4), **EMA},
                   "spectral norm + hinge, SNGAN's settings"),
     "lsgan-ema": ({"loss": "lsgan", **EMA}, "least squares: gradients that do not vanish far from the modes"),
     "ttur-pack2-ema": ({"loss": "ns", "pack": 2, "lr_g": 1e-4, "lr_d": 4e-4, **EMA},
                        "two time-scales (D 4x faster) with packing"),
     # stage 1 found every mode with R1 + packing but blurred modes (HQ ~10 %): faster learning to sharpen them
-    "pack2-r1-ema-lr5": ({"loss": "ns", "pack": 2, "penalty": "r1", "penalty_weight": 1.0, "lr_g": 5e-4,
-                          "lr_d": 5e-4, **EMA}, "pack2-r1-ema at 5x the learning rates"),
-    "pack2-r1-ema-lr10": ({"loss": "ns", "pack": 2, "penalty": "r1", "penalty_weight": 1.0, "lr_g": 1e-3,
-                           "lr_d": 1e-3, **EMA}, "pack2-r1-ema at 10x the learning rates"),
-    "pack4-r1-ema-lr5": ({"loss": "ns", "pack": 4, "penalty": "r1", "penalty_weight": 1.0, "lr_g": 5e-4,
-                          "lr_d": 5e-4, **EMA}, "more packing, 5x the learning rates"),
-    "pack2-r1-ema-lr5-wide": ({"loss": "ns", "pack": 2, "penalty": "r1", "penalty_weight": 1.0, "lr_g": 5e-4,
-                               "lr_d": 5e-4, "g_width": 256, "d_width": 256, **EMA},
+    "pack2-r1-ema-lr5": ({**PACK2_R1_EMA, **lrs(5e-4)}, "pack2-r1-ema at 5x the learning rates"),
+    "pack2-r1-ema-lr10": ({**PACK2_R1_EMA, **lrs(1e-3)}, "pack2-r1-ema at 10x the learning rates"),
+    "pack4-r1-ema-lr5": ({**PACK2_R1_EMA, "pack": 4, **lrs(5e-4)}, "more packing, 5x the learning rates"),
+    "pack2-r1-ema-lr5-wide": ({**PACK2_R1_EMA, **lrs(5e-4), "g_width": 256, "d_width": 256},
                               "pack2-r1-ema-lr5 with nets twice as wide, for sharper modes"),
-    "pack2-r1-ema-ttur": ({"loss": "ns", "pack": 2, "penalty": "r1", "penalty_weight": 1.0, "lr_g": 1e-4,
-                           "lr_d": 4e-4, **EMA}, "a faster D sharpened ttur-pack2-ema's modes; R1 to keep them all"),
-    "lsgan-pack2-r1-ema": ({"loss": "lsgan", "pack": 2, "penalty": "r1", "penalty_weight": 1.0, **EMA},
+    "pack2-r1-ema-ttur": ({**PACK2_R1_EMA, "lr_g": 1e-4, "lr_d": 4e-4},
+                          "a faster D sharpened ttur-pack2-ema's modes; R1 to keep them all"),
+    "lsgan-pack2-r1-ema": ({**PACK2_R1_EMA, "loss": "lsgan"},
                            "least squares gave the sharpest modes of stage 1; packing and R1 for coverage"),
     # stage 1b: 5x the learning rates gave HQ 88 %, 10x 94 %, all 25 modes: push on
-    "pack2-r1-ema-lr20": ({"loss": "ns", "pack": 2, "penalty": "r1", "penalty_weight": 1.0, "lr_g": 2e-3,
-                           "lr_d": 2e-3, **EMA}, "pack2-r1-ema at 20x the learning rates"),
-    "pack2-r1w03-ema-lr10": ({"loss": "ns", "pack": 2, "penalty": "r1", "penalty_weight": 0.3, "lr_g": 1e-3,
-                              "lr_d": 1e-3, **EMA}, "a lighter R1, so D can resolve the modes' 0.05 width"),
-    "pack2-r1-ema9995-lr10": ({"loss": "ns", "pack": 2, "penalty": "r1", "penalty_weight": 1.0, "lr_g": 1e-3,
-                               "lr_d": 1e-3, "ema": 0.9995}, "a longer EMA window over the faster G"),
+    "pack2-r1-ema-lr20": ({**PACK2_R1_EMA, **lrs(2e-3)}, "pack2-r1-ema at 20x the learning rates"),
+    "pack2-r1w03-ema-lr10": ({**PACK2_R1_EMA, "penalty_weight": 0.3, **lrs(1e-3)},
+                             "a lighter R1, so D can resolve the modes' 0.05 width"),
+    "pack2-r1-ema9995-lr10": ({**PACK2_R1_EMA, **lrs(1e-3), "ema": 0.9995}, "a longer EMA window over the faster G"),
 }
 TARGET = {"modes": 25, "hq": 95.0, "rkl_hq": 0.02}
 

@@ -480,8 +480,11 @@ def _read_run_artifact(artifact_uri: str, path: str) -> bytes:
     location (the tracking server's mlflow-artifacts:, s3:, ...) through its artifact repository. Unlike
     MlflowClient.download_artifacts this asks the tracking store nothing (that costs two get_run calls per
     file), which matters when a chart reads a hundred runs' summaries."""
-    if "://" not in artifact_uri or artifact_uri.startswith("file://"):
-        return (Path(artifact_uri.removeprefix("file://")) / path).read_bytes()
+    from urllib.parse import urlparse
+
+    parsed = urlparse(artifact_uri)
+    if parsed.scheme in ("", "file") or len(parsed.scheme) == 1:  # a path, file:///path, or a Windows drive
+        return (Path(parsed.path if parsed.scheme == "file" else artifact_uri) / path).read_bytes()
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
     with tempfile.TemporaryDirectory(prefix="ganboard-curve-") as tmp:

@@ -506,3 +506,14 @@ def test_sql_run_list_matches_mlflow_search(env):
     fast = data.runs(deleted=True)
     slow = data.runs(filter_string="attributes.run_name != 'no such name'", deleted=True)
     pd.testing.assert_frame_equal(fast[sorted(fast.columns)], slow[sorted(slow.columns)], check_like=True)
+
+
+def test_run_files_are_read_from_local_paths_and_file_uris(tmp_path):
+    from dashboard import data
+
+    (tmp_path / "curves").mkdir()
+    (tmp_path / "curves" / "loss~d.npz").write_bytes(b"payload")
+    assert data._read_run_artifact(str(tmp_path), "curves/loss~d.npz") == b"payload"
+    assert data._read_run_artifact(tmp_path.as_uri(), "curves/loss~d.npz") == b"payload"
+    with pytest.raises(FileNotFoundError):
+        data._read_run_artifact(str(tmp_path), "curves/other.npz")

@@ -395,8 +395,15 @@ def test_dashboard_data_layer_reads_the_runs_back(deployment, load_batch, data):
     assert data.runs_by_id(run_ids[::-1])["run_id"].tolist() == run_ids[::-1]
     curves = data.curves(run_ids, "loss/d", points=50)
     assert set(curves) == set(run_ids)
+    # the finished runs' curves came from their summaries, read through the server's artifact proxy
+    where = data.summarised_runs(data.runs_by_id(run_ids))
+    assert set(where) == set(run_ids) and all(a.startswith("mlflow-artifacts:") for a, _ in where.values())
+    summary = data._summary_cached(data.store_uri(), run_ids[0], *where[run_ids[0]], "loss/d")
+    assert summary is not None and summary.last_step == TINY["steps"]
+    width = data.grid_width(TINY["steps"], 50)  # at most 50 buckets of a power-of-two width over steps 0..400
+    assert width == 16
     for curve in curves.values():
-        assert len(curve.step) == 50 and np.isfinite(curve.mean).all()
+        assert len(curve.step) == TINY["steps"] // width + 1 and np.isfinite(curve.mean).all()
         assert curve.step[0] < 10 and curve.step[-1] > TINY["steps"] - 10
 
 
