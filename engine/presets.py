@@ -64,6 +64,12 @@ PRESETS: dict[str, dict[str, Any]] = {
                   "source": "Salimans et al. 2016, sec. 3.1", "set": {"loss": "ns", "feature_matching": True}},
     "mbdisc": {"doc": "D sees minibatch-discrimination features (50 kernels of dimension 5).",
                "source": "Salimans et al. 2016, sec. 3.2", "set": {"loss": "ns", "mbd_kernels": 50, "mbd_dim": 5}},
+    "best-grid": {"doc": "GANboard's best grid-25 recipe so far: non-saturating loss, packs of 2, R1 (weight 1), EMA "
+                          "0.999 of G, Adam 1e-3 for both nets, 20k steps on the default nets. All 25 modes in 5/5 "
+                          "seeds but HQ varies by seed: short of the 95 % target (docs/results.md).",
+                  "source": "bench/search_grid.py, candidate pack2-r1-ema-lr10; docs/results.md, stage 2",
+                  "set": {"dataset": "grid", "steps": 20_000, "eval_every": 2_000, "loss": "ns", "pack": 2,
+                          "penalty": "r1", "penalty_weight": 1.0, "ema": 0.999, "lr_g": 1e-3, "lr_d": 1e-3}},
     "protocol-a": {"doc": "Reference protocol A exactly: PacGAN's code (maxout D, BN G, 400k steps; pack via --set).",
                    "source": "Lin et al. 2018; toy-protocol.md protocol A", "set": PROTOCOL_A},
     "protocol-b": {"doc": "Reference protocol B exactly: 2x128 tanh nets, TTUR 1e-3/1e-4, 25k steps.",

@@ -74,6 +74,19 @@ def test_protocols_match_the_reference_text():
     assert build_config("unrolled").unrolled_steps == 5
 
 
+def test_best_grid_is_exactly_the_recipe_the_search_measured():
+    """The best-grid preset cites bench/search_grid.py's evidence: it must train what that candidate trained."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from search_grid import CANDIDATES
+
+    searched = build_config(None, {**CANDIDATES["pack2-r1-ema-lr10"][0], "dataset": "grid", "steps": 20_000,
+                                   "eval_every": 2_000})
+    assert build_config("best-grid") == searched
+
+
 def test_ring_and_grid_ground_truth():
     r, g = ring(), grid()
     assert r.n_modes == 8 and r.sigma == 0.01
