@@ -520,10 +520,10 @@ def _read_curves(uri: str, run_ids: tuple[str, ...], key: str, points: int,
             hi = max((h[:, 0].max() for h in histories.values()), default=None)
         else:
             hi = None
-        his = [b.last_step for b in summaries.values() if b.table.size] + ([hi] if hi is not None else [])
-        if not his:
+        last_steps = [b.last_step for b in summaries.values() if b.table.size] + ([hi] if hi is not None else [])
+        if not last_steps:
             return {}
-        width = grid_width(max(his), points)
+        width = grid_width(max(last_steps), points)
         out: dict[str, Curve] = {}
         too_fine = [r for r, b in summaries.items() if b.width > width]
         for r, b in summaries.items():
