@@ -21,8 +21,8 @@
    - re-renders in the same session: `toggle`, flipping log-y (done when the redrawn chart has a log axis), and
      `return`, coming back to Compare from the Runs page through the sidebar;
    - `reload`: a browser reload of the page (a new session on warm caches, paying the page load again).
-   Prints each timing, the medians over the repeats and the ratios first / first_1run and reload / empty; the
-   targets are 3 s for the first render and 1 s for a re-render.
+   Prints each timing, the medians over the repeats and the ratios to the baselines; the targets are 3 s for
+   the first render and 1 s for a re-render.
 
 Uses the Debian chromium (/usr/bin/chromium) through Playwright; no network.
 """
@@ -210,7 +210,7 @@ def measure(uri: str, repeats: int, shots: Path | None) -> dict[str, list[float]
 
     single = one_run_id(uri)
     out: dict[str, list[float]] = {k: [] for k in ("first", "toggle", "return", "reload", "first_new_browser",
-                                                   "empty", "first_1run")}
+                                                   "empty", "first_1run", "empty_new_browser")}
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
 
@@ -262,10 +262,15 @@ def measure(uri: str, repeats: int, shots: Path | None) -> dict[str, list[float]
                 out["reload"].append(timed(page.reload, lambda: wait_complete(page, 1)))  # new session: linear y
             finally:
                 stop(proc)
-            # A first visit from a new browser (nothing cached) to a new server: the worst first render.
+            # A first visit from a new browser (nothing cached) to a new server: the worst first render, and its
+            # baseline, a first visit to a page with nothing to draw.
             proc, base, warm = serve()
             try:
                 warm.context.close()
+                page = fresh_page()
+                out["empty_new_browser"].append(timed(lambda: page.goto(f"{base}/compare"),
+                                                      lambda: idle(page, "No runs selected")))
+                page.context.close()
                 page = fresh_page()
                 out["first_new_browser"].append(timed(lambda: page.goto(f"{base}/compare?sweep={SWEEP_ID}"),
                                                       lambda: wait_complete(page, 1)))
@@ -293,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     res = measure(uri, args.repeats, shots)
     med = {k: round(statistics.median(v), 3) for k, v in res.items()}
     ratios = {"first / first_1run": round(med["first"] / med["first_1run"], 2),
-              "first_new_browser / empty": round(med["first_new_browser"] / med["empty"], 2),
+              "first_new_browser / empty_new_browser": round(med["first_new_browser"] / med["empty_new_browser"], 2),
               "reload / empty": round(med["reload"] / med["empty"], 2)}
     print(json.dumps({"median_s": med, "ratios": ratios,
                       "targets_s": {"first": 3.0, "toggle": 1.0, "return": 1.0},

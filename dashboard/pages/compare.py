@@ -30,7 +30,7 @@ PLOT_CONFIG = {"displaylogo": False}
 WEBGL_FROM = 24  # series; SVG above this many lines gets slow in the browser
 # The chart's controls change in fragment runs, which app.py's keep.* re-assignment (full runs only) does not see:
 # Streamlit's own persistence keeps them when the user visits another page and comes back.
-KEEP = {"persist_state": "session"}
+PERSIST = {"persist_state": "session"}
 
 
 def _unique_labels(df: pd.DataFrame) -> dict[str, str]:
@@ -63,23 +63,23 @@ def _chart_controls(keys: list[str], per_run: bool) -> dict:
     default_metric = next((k for k in PREFERRED if k in keys), keys[0])
     if st.session_state.get(K + "metric") not in keys:
         st.session_state[K + "metric"] = default_metric
-    metric = c[0].selectbox("Metric", keys, key=K + "metric", **KEEP)
-    x = c[1].radio("x-axis", ["step", "wall time"], key=K + "x", **KEEP, horizontal=True,
+    metric = c[0].selectbox("Metric", keys, key=K + "metric", **PERSIST)
+    x = c[1].radio("x-axis", ["step", "wall time"], key=K + "x", **PERSIST, horizontal=True,
                    help="Wall time: seconds since the run's first value of this metric.")
-    smoothing = c[2].slider("Smoothing", 0.0, 0.999, 0.6, 0.001, key=K + "smoothing", **KEEP, format="%.3f",
+    smoothing = c[2].slider("Smoothing", 0.0, 0.999, 0.6, 0.001, key=K + "smoothing", **PERSIST, format="%.3f",
                             help="TensorBoard's debiased EMA over the plotted points; the raw curve stays faint.")
-    points = c[3].number_input("Points per curve", 20, 5000, 400, 20, key=K + "points", **KEEP,
+    points = c[3].number_input("Points per curve", 20, 5000, 400, 20, key=K + "points", **PERSIST,
                                help="At most this many buckets per curve (power-of-two step widths shared by all "
                                     "runs); each keeps its min and max, so spikes stay visible.")
     t = st.columns([1.8, 1, 1.2, 1.4, 1.2], vertical_alignment="bottom")
-    band = t[0].selectbox("Band", list(BANDS), format_func=BANDS.get, key=K + "band", **KEEP, disabled=per_run,
+    band = t[0].selectbox("Band", list(BANDS), format_func=BANDS.get, key=K + "band", **PERSIST, disabled=per_run,
                           help="The spread drawn around each group's mean line.")
-    log_y = t[1].toggle("log y", key=K + "log_y", **KEEP)
-    robust = t[2].toggle("Clip outliers", value=False, key=K + "robust", **KEEP,
+    log_y = t[1].toggle("log y", key=K + "log_y", **PERSIST)
+    robust = t[2].toggle("Clip outliers", value=False, key=K + "robust", **PERSIST,
                          help="Fit the y-axis to the 1–99 % quantiles, so a few spikes do not flatten the rest.")
-    envelope = t[3].toggle("Min/max envelope", value=True, key=K + "envelope", **KEEP,
+    envelope = t[3].toggle("Min/max envelope", value=True, key=K + "envelope", **PERSIST,
                            help="The lowest and highest value in each bucket, lightly shaded.")
-    theory = t[4].toggle("Theory lines", value=True, key=K + "theory", **KEEP,
+    theory = t[4].toggle("Theory lines", value=True, key=K + "theory", **PERSIST,
                          help="D(x) = D(G(z)) = ½ and the BCE D loss log 4 at equilibrium; V = −log 4.")
     return {"metric": metric, "x": "wall" if x == "wall time" else "step", "smoothing": smoothing,
             "log_y": log_y, "robust": robust, "points": int(points), "band": band, "theory": theory,
