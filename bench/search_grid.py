@@ -2,6 +2,7 @@
 
     python bench/search_grid.py --seeds 1                      # stage 1: screen every candidate on one seed
     python bench/search_grid.py --only ns-r1-ema,pack2-ema --seeds 5 --seed-offset 0   # stage 2: the best, 5 seeds
+    python bench/search_grid.py --collect SWEEP_ID             # the table of an earlier sweep's finished runs
 
 The candidates are data (CANDIDATES below): each is a set of config overrides on top of the engine's default
 nets (3 x 128 ReLU MLPs, z 16, batch 512, Adam), combining a loss, a penalty and the tricks of the catalog. Every
