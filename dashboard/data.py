@@ -491,15 +491,27 @@ def _read_run_artifact(artifact_uri: str, path: str) -> bytes:
         return Path(get_artifact_repository(artifact_uri).download_artifacts(path, tmp)).read_bytes()
 
 
+class _NoSummary(Exception):
+    """A summary could not be read; raised, not returned, so that st.cache_data does not keep the failure (a
+    server that was briefly away) and the next chart tries again."""
+
+
 @st.cache_data(show_spinner=False, max_entries=4096)
-def _summary_cached(uri: str, run_id: str, artifact_uri: str, ended: int, key: str) -> curves_lib.Buckets | None:
-    """A finished run's logged summary of `key` (engine/curves.py); None when it has none. Never expires: a
-    summary is only logged once the run has ended, and a resumed run is read row by row until it ends again,
-    with a new end time (`ended`, ms), which makes a new cache key for the summary it then logs."""
+def _summary_cached(uri: str, run_id: str, artifact_uri: str, ended: int, key: str) -> curves_lib.Buckets:
+    """A finished run's logged summary of `key` (engine/curves.py). Never expires: a summary is only logged once
+    the run has ended, and a resumed run is read row by row until it ends again, with a new end time (`ended`,
+    ms), which makes a new cache key for the summary it then logs."""
     path = curves_lib.artifact_name(key)
     try:
         return curves_lib.from_npz_arrays(_npz_arrays(_read_run_artifact(artifact_uri, path), path))
-    except Exception:  # noqa: BLE001 - a missing or unreadable summary: the rows are still there
+    except Exception as exc:  # noqa: BLE001 - missing, unreadable or unreachable: the rows are still there
+        raise _NoSummary(one_line(exc)) from None
+
+
+def _summary_or_none(uri: str, run_id: str, artifact_uri: str, ended: int, key: str) -> curves_lib.Buckets | None:
+    try:
+        return _summary_cached(uri, run_id, artifact_uri, ended, key)
+    except _NoSummary:
         return None
 
 
@@ -509,7 +521,7 @@ def _read_curves(uri: str, run_ids: tuple[str, ...], key: str, points: int,
     uri, end time) where the grid is no finer than the summary, from the metric rows for every other run."""
     try:
         with ThreadPoolExecutor(max_workers=8) as pool:  # remote artifact stores: the downloads overlap
-            loaded = pool.map(lambda r: (r[0], _summary_cached(uri, *r, key)), summarised)
+            loaded = pool.map(lambda r: (r[0], _summary_or_none(uri, *r, key)), summarised)
             summaries = {r: b for r, b in loaded if b is not None}
         rest = [r for r in run_ids if r not in summaries]
         histories: dict[str, np.ndarray] = {}

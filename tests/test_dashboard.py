@@ -203,6 +203,13 @@ def test_curve_summaries_stand_in_only_where_they_are_fine_enough(tmp_path, monk
             if not from_rows:
                 for a, b in zip(got[run_id], _reference_curve(MlflowClient(), run_id, "loss/d", width)):
                     np.testing.assert_allclose(a, b)
+        # A summary that cannot be read (here: its file moved away) is not remembered as missing.
+        data._summary_cached.clear()
+        local = Path(where[0]) / curves_lib.artifact_name("loss/d")
+        local.rename(local.with_suffix(".away"))
+        assert data._summary_or_none(data.store_uri(), run_id, *where, "loss/d") is None
+        local.with_suffix(".away").rename(local)
+        assert data._summary_or_none(data.store_uri(), run_id, *where, "loss/d").width == 4
         client.update_run(run_id, status="RUNNING")
         data._runs_cached.clear()
         assert data.summarised_runs(data.runs_by_id([run_id])) == {}
