@@ -66,6 +66,19 @@ def base_width(max_step: float) -> int:
     return grid_width(max_step, BASE_BUCKETS)
 
 
+def _merge(rows: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Rows of the bucket-table layout merged by `groups` (sorted, one bucket index per row): sums of the counts
+    and sums, min of the mins, max of the maxes; the one reduction both bucketing and regridding use."""
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    out = np.empty((starts.size, 8))
+    out[:, B] = groups[starts]
+    for col in (ROWS, FINITE, SUM_STEP, SUM_MS, SUM_V):
+        out[:, col] = np.add.reduceat(rows[:, col], starts)
+    out[:, MIN_V] = np.minimum.reduceat(rows[:, MIN_V], starts)
+    out[:, MAX_V] = np.maximum.reduceat(rows[:, MAX_V], starts)
+    return out
+
+
 def summarise(steps: np.ndarray, stamps: np.ndarray, values: np.ndarray, width: int) -> Buckets:
     """Bucket one history (steps, timestamps in ms, values; any order) at `width` steps."""
     s = np.asarray(steps, dtype=np.float64).ravel()
@@ -76,19 +89,11 @@ def summarise(steps: np.ndarray, stamps: np.ndarray, values: np.ndarray, width: 
     fin = np.isfinite(v) & (np.abs(v) < FLOAT_MAX)
     b = np.maximum(np.floor(s / width), 0).astype(np.int64)
     order = np.argsort(b, kind="stable")
-    b, s, t, v, fin = b[order], s[order], t[order], v[order], fin[order]
     t0 = float(t.min())
-    starts = np.flatnonzero(np.r_[True, b[1:] != b[:-1]])
-    table = np.empty((starts.size, 8))
-    table[:, B] = b[starts]
-    table[:, ROWS] = np.diff(np.r_[starts, b.size])
-    table[:, FINITE] = np.add.reduceat(fin.astype(np.float64), starts)
-    table[:, SUM_STEP] = np.add.reduceat(s, starts)
-    table[:, SUM_MS] = np.add.reduceat(t - t0, starts)
-    table[:, SUM_V] = np.add.reduceat(np.where(fin, v, 0.0), starts)
-    table[:, MIN_V] = np.minimum.reduceat(np.where(fin, v, np.inf), starts)
-    table[:, MAX_V] = np.maximum.reduceat(np.where(fin, v, -np.inf), starts)
-    return Buckets(int(width), t0, float(s.max()), table)
+    # each row as a bucket of its own, then merged by bucket index
+    rows = np.stack([b, np.ones_like(s), fin, s, t - t0, np.where(fin, v, 0.0), np.where(fin, v, np.inf),
+                     np.where(fin, v, -np.inf)], axis=1)[order]
+    return Buckets(int(width), t0, float(s.max()), _merge(rows, b[order]))
 
 
 def regrid(buckets: Buckets, width: int) -> Buckets:
@@ -98,15 +103,8 @@ def regrid(buckets: Buckets, width: int) -> Buckets:
     tab = buckets.table
     if width == buckets.width or tab.shape[0] == 0:
         return Buckets(int(width), buckets.t0, buckets.last_step, tab)
-    g = tab[:, B].astype(np.int64) // (width // buckets.width)
-    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-    out = np.empty((starts.size, 8))
-    out[:, B] = g[starts]
-    for col in (ROWS, FINITE, SUM_STEP, SUM_MS, SUM_V):
-        out[:, col] = np.add.reduceat(tab[:, col], starts)
-    out[:, MIN_V] = np.minimum.reduceat(tab[:, MIN_V], starts)
-    out[:, MAX_V] = np.maximum.reduceat(tab[:, MAX_V], starts)
-    return Buckets(int(width), buckets.t0, buckets.last_step, out)
+    groups = tab[:, B].astype(np.int64) // (width // buckets.width)
+    return Buckets(int(width), buckets.t0, buckets.last_step, _merge(tab, groups))
 
 
 def to_curve(buckets: Buckets) -> Curve:
