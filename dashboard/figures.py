@@ -567,7 +567,7 @@ def cursor_curves_figure(series: Sequence[Mapping[str, Any]], cursor_step: float
 # ----------------------------------------------------------------------- run tables and groups (runs, compare)
 
 HEALTH_BADGES: dict[str, str] = {"healthy": "🟢", "mode_collapse": "🟠", "d_overpowers": "🟡",
-                                 "oscillating": "🟣", "diverged": "🔴", "lost": "⚫"}
+                                 "oscillating": "🟣", "blurry": "🟤", "diverged": "🔴", "lost": "⚫"}
 STATUS_BADGES: dict[str, str] = {"queued": "⏳", "running": "▶️", "finished": "✅", "failed": "❌",
                                  "killed": "⏹️"}
 

@@ -22,7 +22,12 @@ its step range, at least the last 5 points (all of them when fewer).
    is not an oscillation), the 10-90 % percentile spread exceeds the level max(|median|, 0.5) of the loss.
    Minibatch noise of a settled ns run gives ~0.1-0.3; G and D taking turns to win gives well above 1. The 0.5
    floor keeps a loss that hovers near 0 (critics) from turning noise into a swing.
-5. healthy: none of the above. For the BCE losses the reason quotes the equilibrium signs: loss/d near
+5. blurry, with `metric/hq` logged (data with modes): the last HQ % is below half of what samples of the data
+   itself score, 100 (1 - e^(-9/2)) = 98.89 % (the share of an isotropic 2-D Gaussian within 3 sigma of its mean,
+   toy-protocol.md). G has found where the modes are, or some of them, but most of its samples fall between
+   them; the mode count alone would call such a run a success. Checked after the dynamics rules, which name a
+   cause where one shows; at the first evaluations of any run it fires too, and truly so.
+6. healthy: none of the above. For the BCE losses the reason quotes the equilibrium signs: loss/d near
    log 4 = 1.386 and D outputs near 1/2.
 """
 
@@ -33,8 +38,9 @@ import math
 import numpy as np
 
 from engine.config import PROBABILITY_LOSSES
+from engine.metrics import HQ_SIGMAS
 
-LABELS = ("healthy", "mode_collapse", "d_overpowers", "diverged", "oscillating")
+LABELS = ("healthy", "mode_collapse", "d_overpowers", "diverged", "oscillating", "blurry")
 WINDOW_FRACTION = 0.2  # the last window: this share of a series' step range...
 WINDOW_MIN_POINTS = 5  # ...and at least this many points
 EXPLODED = 1e6  # a loss this large on toy data has diverged even if still finite
@@ -47,6 +53,8 @@ D_REAL_HIGH = 0.9
 D_FAKE_LOW = 0.1
 OSC_RATIO = 1.0
 OSC_LEVEL_FLOOR = 0.5
+DATA_HQ = 100.0 * (1.0 - math.exp(-HQ_SIGMAS**2 / 2))  # HQ % of the data's own samples: the Rayleigh tail
+BLURRY_FRACTION = 0.5  # blurry below this share of DATA_HQ
 
 History = dict[str, list[tuple[int, float]]]
 
@@ -120,6 +128,14 @@ def _d_overpowers(history: History, loss: str) -> str | None:
     return reason
 
 
+def _blurry(history: History) -> str | None:
+    hq = _last(history, "metric/hq")
+    if hq is None or not math.isfinite(hq) or hq >= BLURRY_FRACTION * DATA_HQ:
+        return None
+    return (f"{hq:.1f} % of samples are high quality, under half of the data's own {DATA_HQ:.2f} %: "
+            "most samples fall between the modes")
+
+
 def oscillation(history: History) -> float | None:
     """The swing statistic of rule 4 for loss/g, or None with fewer than WINDOW_MIN_POINTS points."""
     steps, values = _window(history, "loss/g")
@@ -164,4 +180,7 @@ def classify(history: History, loss: str, n_modes: int | None) -> tuple[str, str
     if swing is not None and swing > OSC_RATIO:
         return "oscillating", (f"loss/g swings {swing:.2f} x its level over the last window "
                                f"(detrended 10-90 % spread / max(|median|, {OSC_LEVEL_FLOOR}) > {OSC_RATIO})")
+    reason = _blurry(history)
+    if reason:
+        return "blurry", reason
     return "healthy", _equilibrium(history, loss)

@@ -76,8 +76,8 @@ def test_diverged_wins_over_every_other_rule():
     ([0, 5, 8, 6, 3], [0, 50, 90, 90, 90], "mode_collapse"),  # 3 < 8/2 and below the peak of 8
     ([0, 5, 8, 6, 4], [0, 50, 90, 90, 90], "healthy"),  # 4 is half of 8, not below it
     ([0, 1, 1, 1], [0, 60, 90, 95], "mode_collapse"),  # never more than 1 mode, but good samples of it
-    ([0, 2, 3], [0, 10, 20], "healthy"),  # still rising, few good samples: learning, not collapsed
-    ([0, 0, 0], [0, 0, 0], "healthy"),  # nothing learnt yet
+    ([0, 2, 3], [0, 10, 20], "blurry"),  # still rising, few good samples: not collapsed, but not good yet
+    ([0, 0, 0], [0, 0, 0], "blurry"),  # nothing learnt yet: no collapse, and every sample is off the modes
 ])
 def test_mode_collapse_by_modes(modes, hq, label):
     history = healthy_run(**{"metric/modes": evals(modes), "metric/hq": evals(hq),
@@ -182,5 +182,32 @@ def test_every_label_is_reachable_and_declared():
         "mode_collapse": healthy_run(**{"metric/modes": evals([0, 8, 1])}),
         "d_overpowers": overpowered(),
         "oscillating": healthy_run(**{"loss/g": series(symmetric_cosine(1.5, 1.0))}),
+        "blurry": healthy_run(**{"metric/hq": evals([0, 40, 30])}),
     }
     assert {label: classify(h, "ns", 8)[0] for label, h in histories.items()} == {l: l for l in LABELS}
+
+
+def test_data_hq_is_what_samples_of_the_data_score():
+    # the rule's yardstick against the definition: the HQ % of a large draw from the grid itself
+    from engine.data import grid
+    from engine.metrics import mode_stats
+    import torch
+    x = grid().sample(200_000, torch.Generator().manual_seed(0))
+    assert health.DATA_HQ == pytest.approx(100 * (1 - math.exp(-9 / 2)), rel=1e-12)
+    assert mode_stats(grid(), x)["metric/hq"] == pytest.approx(health.DATA_HQ, abs=0.1)
+
+
+@pytest.mark.parametrize("last_hq, label", [(49.4, "blurry"), (12.0, "blurry"), (49.5, "healthy"), (90.0, "healthy")])
+def test_hq_under_half_of_the_datas_own_is_blurry(last_hq, label):
+    # all 8 modes found: only the quality of the samples can tell these runs apart; the threshold is 49.44 %
+    got, reason = classify(healthy_run(**{"metric/hq": evals([0, 80, last_hq])}), "ns", 8)
+    assert got == label
+    if label == "blurry":
+        assert f"{last_hq:.1f} %" in reason and "98.89 %" in reason
+
+
+def test_a_cause_in_the_dynamics_wins_over_blurry():
+    history = healthy_run(**{"loss/g": series(symmetric_cosine(1.5, 1.0)), "metric/hq": evals([0, 10])})
+    assert classify(history, "ns", 8)[0] == "oscillating"
+    # few modes, none lost, samples poor: not a collapse (G draws no good samples to collapse onto), but blurry
+    assert classify(healthy_run(**{"metric/modes": evals([0, 2]), "metric/hq": evals([0, 5])}), "ns", 8)[0] == "blurry"
