@@ -94,7 +94,7 @@ def collect(run_ids: list[str]) -> dict[str, list]:
 def dashboard_agreement(plan: list[tuple[str, list[str]]]) -> float:
     """The largest difference between this table's numbers (mean, SE, n per metric and row) and the Compare
     page's final-metrics summary of the same runs, grouped as the page groups them by default (everything
-    except the seed): the page's own calls (dashboard.data.runs_by_id, stats.group_runs, stats.summarise_final).
+    except the seed): the page's own calls (dashboard.data.runs_by_id, data.groups, stats.summarise_final).
     Raises when a row of the table is not exactly one group on the page."""
     import numpy as np
     import pandas as pd
@@ -102,7 +102,7 @@ def dashboard_agreement(plan: list[tuple[str, list[str]]]) -> float:
     from dashboard import data, stats
 
     df = data.runs_by_id([r for _, ids in plan for r in ids])
-    group_of = {r: g for g, members in stats.group_runs(data.configs(df)).items() for r in members}
+    group_of = {r: g for g, members in data.groups(df).items() for r in members}
     keys = [key for key, _ in METRICS]
     runs_df = pd.DataFrame({"group": df["run_id"].map(group_of),
                             **{k: df[f"metrics.{k}"].to_numpy(dtype=np.float64) for k in keys}})

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import auth
+from dashboard import auth, stats
 from engine import curves as curves_lib
 from engine import tracking
 from engine.config import FIELDS, PROBABILITY_LOSSES, ConfigError
@@ -390,6 +390,21 @@ def configs(df: pd.DataFrame) -> dict[str, dict[str, Any]]:
         out[row[0]] = {c[len("params."):]: v for c, v in zip(cols, row[1:])
                        if not (isinstance(v, float) and math.isnan(v))}
     return out
+
+
+@st.cache_resource(show_spinner=False)
+def preset_configs() -> dict[str, dict[str, Any]]:
+    """Every preset's full config (defaults with the preset applied), to name groups after their preset."""
+    from engine.config import build_config
+    from engine.presets import PRESETS
+
+    return {name: build_config(name).to_dict() for name in PRESETS}
+
+
+def groups(df: pd.DataFrame, by: Sequence[str] | None = None) -> dict[str, list[str]]:
+    """The Compare page's groups of a runs frame: run ids per label (stats.group_runs, presets named)."""
+    return stats.group_runs(configs(df), by=by, presets=dict(zip(df["run_id"], df["preset"])),
+                            preset_configs=preset_configs())
 
 
 def metric_keys(df: pd.DataFrame) -> list[str]:

@@ -246,8 +246,16 @@ def group_label(key: tuple[tuple[str, Any], ...], fields: Iterable[str] | None =
 
 
 def group_runs(configs: Mapping[str, Mapping[str, Any]], by: Sequence[str] | None = None,
-               exclude: Iterable[str] = IDENTITY_FIELDS) -> dict[str, list[str]]:
-    """Run names per group, labelled by only the fields whose values differ between the groups."""
+               exclude: Iterable[str] = IDENTITY_FIELDS, presets: Mapping[str, str] | None = None,
+               preset_configs: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, list[str]]:
+    """Run names per group, labelled by only the fields whose values differ between the groups.
+
+    With `presets` (run -> the preset it was launched from) and `preset_configs` (preset -> its full config), and
+    no `by`, a group whose runs all come from one known preset is labelled by the preset's name and then only
+    those differing fields whose values are not the preset's own: `best-grid, dataset=ring` instead of the
+    eight fields in which best-grid differs from its neighbours. A config diff stays the label of every other
+    group, and of all groups should two labels coincide.
+    """
     exclude = tuple(exclude)
     keys = {run: group_key(cfg, by, exclude) for run, cfg in configs.items()}
     members: dict[tuple, list[str]] = {}
@@ -263,7 +271,26 @@ def group_runs(configs: Mapping[str, Mapping[str, Any]], by: Sequence[str] | Non
                if len(values.get(k, ())) > 1 or any(k not in dict(key) for key in members)}
     if by is not None:
         varying |= set(by)
-    return {group_label(key, varying): runs for key, runs in members.items()}
+    labels = {key: group_label(key, varying) for key in members}
+    if by is None and presets and preset_configs:
+        labels = _preset_labels(members, varying, presets, preset_configs) or labels
+    return {labels[key]: runs for key, runs in members.items()}
+
+
+def _preset_labels(members: Mapping[tuple, list[str]], varying: set[str], presets: Mapping[str, str],
+                   preset_configs: Mapping[str, Mapping[str, Any]]) -> dict[tuple, str] | None:
+    """Preset-named labels for group_runs, or None when two of them would coincide."""
+    labels = {}
+    for key, runs in members.items():
+        named = {presets.get(run) for run in runs}
+        preset = named.pop() if len(named) == 1 else None
+        if preset not in preset_configs:
+            labels[key] = group_label(key, varying)
+            continue
+        own = preset_configs[preset]
+        labels[key] = ", ".join([preset, *(f"{k}={v}" for k, v in key
+                                           if k in varying and (k not in own or _hashable(own[k]) != v))])
+    return labels if len(set(labels.values())) == len(labels) else None
 
 
 # ----------------------------------------------------------------------------------------- final metrics

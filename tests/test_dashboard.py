@@ -432,6 +432,9 @@ def test_compare_page_groups_seeds_with_bands_and_tables(env):
     assert "Final metrics" in [s.value for s in at.subheader]
     # grouped by everything except the seed: the ns/ring seeds, the hinge/grid seeds, the queued run
     assert sorted(final["runs"]) == [1, 2, 3]
+    # each group is named after its preset, then only what it sets differently from it
+    assert dict(zip(final["group"], final["runs"])) == {"ns, steps=200": 3, "hinge, dataset=grid, steps=200": 2,
+                                                        "ns, steps=100": 1}
     tests = at.dataframe[1].value  # the queued run's group has no final value: one pair is left
     assert len(tests) == 1 and {"p_holm", "hedges_g"} <= set(tests.columns)
     from scipy import stats as sps

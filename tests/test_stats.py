@@ -149,6 +149,34 @@ def test_group_runs_labels_by_differing_fields_only():
     assert stats.group_runs(cfgs) == {"pack=1": ["r1", "r2"], "pack=2": ["r3"]}
 
 
+def test_group_runs_names_groups_after_their_preset_and_what_they_change():
+    preset_configs = {"wide": {"loss": "ns", "pack": 1, "width": 512, "dataset": "ring"},
+                      "packed": {"loss": "ns", "pack": 2, "width": 128, "dataset": "ring"}}
+    cfgs = {"a0": {"loss": "ns", "pack": 1, "width": 512, "dataset": "ring", "seed": 0},
+            "a1": {"loss": "ns", "pack": 1, "width": 512, "dataset": "ring", "seed": 1},
+            "b0": {"loss": "ns", "pack": 2, "width": 128, "dataset": "grid", "seed": 0},
+            "c0": {"loss": "ns", "pack": 2, "width": 512, "dataset": "ring", "seed": 0},  # no preset
+            "d0": {"loss": "ns", "pack": 3, "width": 128, "dataset": "ring", "seed": 0},  # an unknown preset
+            "e0": {"loss": "ns", "pack": 4, "width": 128, "dataset": "ring", "seed": 0},  # two presets, one group
+            "e1": {"loss": "ns", "pack": 4, "width": 128, "dataset": "ring", "seed": 1}}
+    presets = {"a0": "wide", "a1": "wide", "b0": "packed", "c0": "", "d0": "gone", "e0": "wide", "e1": "packed"}
+    got = stats.group_runs(cfgs, presets=presets, preset_configs=preset_configs)
+    assert got == {"wide": ["a0", "a1"], "packed, dataset=grid": ["b0"],
+                   "dataset=ring, pack=2, width=512": ["c0"], "dataset=ring, pack=3, width=128": ["d0"],
+                   "dataset=ring, pack=4, width=128": ["e0", "e1"]}
+    # chosen fields keep their plain labels; so do groups whose preset labels would coincide
+    assert set(stats.group_runs(cfgs, by=["pack"], presets=presets, preset_configs=preset_configs)) == {
+        "pack=1", "pack=2", "pack=3", "pack=4"}
+    twins = {"x": {"pack": 1, "width": 1}, "y": {"pack": 2, "width": 1}}
+    oddly_named = {"pack=2": {"pack": 1, "width": 1}}  # x's label would read as y's
+    assert stats.group_runs(twins, presets={"x": "pack=2", "y": ""}, preset_configs=oddly_named) == {
+        "pack=1": ["x"], "pack=2": ["y"]}
+    same = {"x": {"pack": 1, "width": 1}, "y": {"pack": 2, "width": 1}}
+    both_base = {"q": {"pack": 3, "width": 1}}
+    assert stats.group_runs(same, presets={"x": "q", "y": "q"}, preset_configs=both_base) == {
+        "q, pack=1": ["x"], "q, pack=2": ["y"]}
+
+
 def test_summarise_final_mean_se_n_and_best_with_ties_and_direction():
     df = pd.DataFrame({"variant": ["a", "a", "a", "b", "b", "c", "c"],
                        "metric/modes": [8, 8, 8, 8, 8, 6, 7],

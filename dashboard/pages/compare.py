@@ -39,11 +39,11 @@ def _unique_labels(df: pd.DataFrame) -> dict[str, str]:
     return {r: (f"{n} ({r[:6]})" if n in dup else n) for r, n in zip(df["run_id"], names)}
 
 
-def _groups(df: pd.DataFrame, cfgs: dict[str, dict], by: list[str], per_run: bool) -> dict[str, list[str]]:
+def _groups(df: pd.DataFrame, by: list[str], per_run: bool) -> dict[str, list[str]]:
     if per_run:
         labels = _unique_labels(df)
         return {labels[r]: [r] for r in df["run_id"]}
-    return stats.group_runs(cfgs, by=by or None)
+    return data.groups(df, by or None)
 
 
 def _grouping(fields: list[str]) -> tuple[list[str], bool]:
@@ -241,7 +241,7 @@ def render() -> None:
         _diff_section(df, cfgs, {r: [r] for r in df["run_id"]}, True)
         return
     by, per_run = _grouping(fields)
-    groups = _groups(df, cfgs, by, per_run)
+    groups = _groups(df, by, per_run)
     _chart_section(df, groups, keys, per_run)
     runs_df, finals = _final_table(df, groups)
     _final_section(runs_df, finals)
