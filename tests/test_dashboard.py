@@ -462,6 +462,35 @@ def test_compare_page_metric_switch_wall_time_log_and_groupby(env):
     assert sorted(final["group"]) == ["loss=hinge", "loss=ns"]
 
 
+def test_compare_chart_controls_keep_their_defaults_without_streamlits_duplicate_state_warning(env):
+    import logging
+
+    from streamlit.elements.lib import policies
+
+    from dashboard import data
+
+    warnings_seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: warnings_seen.append(record.getMessage())
+    log = logging.getLogger(policies.__name__)
+    log.addHandler(handler)
+    policies._shown_default_value_warning = False  # Streamlit warns once per process; this test wants to see it
+    try:
+        at = app("pages/compare.py", session={data.SELECTION_KEY: env["ns"]})
+        assert at.slider(key="keep.compare.smoothing").value == pytest.approx(0.6)
+        assert at.number_input(key="keep.compare.points").value == 400
+        assert [at.toggle(key=f"keep.compare.{k}").value for k in ("robust", "envelope", "theory")] == \
+            [False, True, True]
+        at.toggle(key="keep.compare.envelope").set_value(False).run()  # a rerun re-assigns every keep.* key
+        at.run()
+        no_exception(at)
+        assert at.toggle(key="keep.compare.envelope").value is False
+        assert at.slider(key="keep.compare.smoothing").value == pytest.approx(0.6)
+    finally:
+        log.removeHandler(handler)
+    assert not [w for w in warnings_seen if "default value" in w], warnings_seen
+
+
 def test_compare_page_from_a_sweep_link(env):
     at = app("pages/compare.py", query={"sweep": "sw-ns"})
     no_exception(at)

@@ -33,6 +33,13 @@ WEBGL_FROM = 24  # series; SVG above this many lines gets slow in the browser
 PERSIST = {"persist_state": "session"}
 
 
+def _seeded(key: str, default) -> str:
+    """`key`, with `default` put into the session state the first time. A widget given both a default and a
+    value that app.py's keep.* re-assignment set makes Streamlit log a warning; seeded widgets take no default."""
+    st.session_state.setdefault(key, default)
+    return key
+
+
 def _unique_labels(df: pd.DataFrame) -> dict[str, str]:
     names = df["name"].tolist()
     dup = {n for n in names if names.count(n) > 1}
@@ -66,20 +73,20 @@ def _chart_controls(keys: list[str], per_run: bool) -> dict:
     metric = c[0].selectbox("Metric", keys, key=K + "metric", **PERSIST)
     x = c[1].radio("x-axis", ["step", "wall time"], key=K + "x", **PERSIST, horizontal=True,
                    help="Wall time: seconds since the run's first value of this metric.")
-    smoothing = c[2].slider("Smoothing", 0.0, 0.999, 0.6, 0.001, key=K + "smoothing", **PERSIST, format="%.3f",
-                            help="TensorBoard's debiased EMA over the plotted points; the raw curve stays faint.")
-    points = c[3].number_input("Points per curve", 20, 5000, 400, 20, key=K + "points", **PERSIST,
+    smoothing = c[2].slider("Smoothing", 0.0, 0.999, step=0.001, key=_seeded(K + "smoothing", 0.6), **PERSIST,
+                            format="%.3f", help="TensorBoard's debiased EMA over the plotted points; the raw curve stays faint.")
+    points = c[3].number_input("Points per curve", 20, 5000, step=20, key=_seeded(K + "points", 400), **PERSIST,
                                help="At most this many buckets per curve (power-of-two step widths shared by all "
                                     "runs); each keeps its min and max, so spikes stay visible.")
     t = st.columns([1.8, 1, 1.2, 1.4, 1.2], vertical_alignment="bottom")
     band = t[0].selectbox("Band", list(BANDS), format_func=BANDS.get, key=K + "band", **PERSIST, disabled=per_run,
                           help="The spread drawn around each group's mean line.")
     log_y = t[1].toggle("log y", key=K + "log_y", **PERSIST)
-    robust = t[2].toggle("Clip outliers", value=False, key=K + "robust", **PERSIST,
+    robust = t[2].toggle("Clip outliers", key=_seeded(K + "robust", False), **PERSIST,
                          help="Fit the y-axis to the 1–99 % quantiles, so a few spikes do not flatten the rest.")
-    envelope = t[3].toggle("Min/max envelope", value=True, key=K + "envelope", **PERSIST,
+    envelope = t[3].toggle("Min/max envelope", key=_seeded(K + "envelope", True), **PERSIST,
                            help="The lowest and highest value in each bucket, lightly shaded.")
-    theory = t[4].toggle("Theory lines", value=True, key=K + "theory", **PERSIST,
+    theory = t[4].toggle("Theory lines", key=_seeded(K + "theory", True), **PERSIST,
                          help="D(x) = D(G(z)) = ½ and the BCE D loss log 4 at equilibrium; V = −log 4.")
     return {"metric": metric, "x": "wall" if x == "wall time" else "step", "smoothing": smoothing,
             "log_y": log_y, "robust": robust, "points": int(points), "band": band, "theory": theory,
@@ -177,7 +184,7 @@ def _tests_section(runs_df: pd.DataFrame, finals: list[str]) -> None:
 
 def _diff_section(df: pd.DataFrame, cfgs: dict[str, dict], groups: dict[str, list[str]], per_run: bool) -> None:
     st.subheader("Config: only what differs")
-    by_group = not per_run and len(groups) < len(df) and st.toggle("per group", value=True, key=K + "diff_groups")
+    by_group = not per_run and len(groups) < len(df) and st.toggle("per group", key=_seeded(K + "diff_groups", True))
     if by_group:
         table = stats.diff_only({g: cfgs[m[0]] for g, m in groups.items()}, ignore=stats.IDENTITY_FIELDS)
     else:
