@@ -294,6 +294,10 @@ def test_badges():
 
     assert figures.health_badge("mode_collapse") == "🟠 mode collapse"
     assert figures.health_badge("") == "" and figures.health_badge("new_label").startswith("⚪")
+    from engine.health import LABELS  # every label the engine can write has a badge of its own
+
+    assert set(LABELS) <= set(figures.HEALTH_BADGES) and "⚪" not in figures.HEALTH_BADGES.values()
+    assert len(set(figures.HEALTH_BADGES.values())) == len(figures.HEALTH_BADGES)
     assert figures.status_badge("finished") == "✅ finished"
 
 
