@@ -29,11 +29,16 @@ its step range, at least the last 5 points (all of them when fewer).
    cause where one shows; at the first evaluations of any run it fires too, and truly so.
 6. healthy: none of the above. For the BCE losses the reason quotes the equilibrium signs: loss/d near
    log 4 = 1.386 and D outputs near 1/2.
+
+The training loop labels a run at every evaluation. When these rules change, `python -m engine.health RUN_ID ...`
+(or `--sweep SWEEP_ID`) labels ended runs again from the history the store holds, so that old and new runs are
+judged alike.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 
@@ -184,3 +189,63 @@ def classify(history: History, loss: str, n_modes: int | None) -> tuple[str, str
     if reason:
         return "blurry", reason
     return "healthy", _equilibrium(history, loss)
+
+
+# ---------------------------------------------------------------- labelling ended runs again
+# Labels that come from facts outside the logged history: the loop's non-finite check stops a run before the
+# value reaches the store, and the launcher marks a run whose process vanished.
+KEPT_LABELS = ("diverged", "lost")
+
+
+def relabel(run_id: str) -> tuple[str, str] | None:
+    """Classify an ended run again from its history in the store and tag it; (label, reason), or None for a run
+    that is still queued or running (its own process labels it) or whose label is one of KEPT_LABELS."""
+    from engine import tracking
+    from engine.data import get_dataset
+
+    run = tracking.get_run(run_id)
+    if run.info.status in (tracking.QUEUED, tracking.RUNNING) or run.data.tags.get("ganboard.health") in KEPT_LABELS:
+        return None
+    history = {key: list(zip(steps.astype(int).tolist(), values.tolist()))
+               for key, (steps, _, values) in tracking.metric_histories(run_id).items()}
+    mixture = get_dataset(run.data.params["dataset"])
+    label, reason = classify(history, run.data.params["loss"], mixture.n_modes if mixture.has_modes else None)
+    tracking.set_tags(run_id, {"ganboard.health": label, "ganboard.health_reason": reason})
+    return label, reason
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m engine.health",
+                                     description="Label ended runs again with this version's health rules.")
+    parser.add_argument("run_ids", nargs="*", metavar="RUN_ID")
+    parser.add_argument("--sweep", help="every run of this sweep (the ganboard.sweep tag)")
+    args = parser.parse_args(argv)
+    from engine import tracking
+
+    run_ids = list(args.run_ids)
+    if args.sweep:
+        c = tracking.client()
+        exps = [e.experiment_id for e in c.search_experiments()]
+        found = c.search_runs(exps, filter_string=f"tags.`ganboard.sweep` = '{args.sweep}'", max_results=50_000)
+        if not found:
+            parser.exit(2, f"--sweep: no run of sweep '{args.sweep}' in {tracking.tracking_uri()}\n")
+        run_ids += [r.info.run_id for r in found]
+    if not run_ids:
+        parser.exit(2, "RUN_ID: give one or more run ids, or --sweep SWEEP_ID\n")
+    failed = 0
+    for run_id in run_ids:
+        try:
+            got = relabel(run_id)
+        except Exception as exc:  # an unknown id or an unreachable store: say which, go on with the others
+            failed += 1
+            print(f"{run_id}: not relabelled: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+                  file=sys.stderr)
+            continue
+        print(f"{run_id}: kept (still active, or diverged / lost)" if got is None else f"{run_id}: {got[0]}: {got[1]}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -211,3 +211,35 @@ def test_a_cause_in_the_dynamics_wins_over_blurry():
     assert classify(history, "ns", 8)[0] == "oscillating"
     # few modes, none lost, samples poor: not a collapse (G draws no good samples to collapse onto), but blurry
     assert classify(healthy_run(**{"metric/modes": evals([0, 2]), "metric/hq": evals([0, 5])}), "ns", 8)[0] == "blurry"
+
+
+def test_relabel_judges_ended_runs_again_from_the_store_and_keeps_what_the_history_cannot_show(tmp_path, monkeypatch):
+    from mlflow.entities import Metric
+
+    from engine import tracking
+    from engine.config import build_config
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    history = healthy_run(**{"metric/hq": evals([0, 20, 12.5])})  # all 8 modes, samples between them: blurry
+    want = classify(history, "ns", 8)
+    assert want[0] == "blurry"
+    cfg = build_config("ns", {"dataset": "ring"}).to_dict()
+    stale = {"ganboard.health": "healthy", "ganboard.health_reason": "an older rule"}
+    ids = {name: tracking.create_run(cfg, tags={**stale, **extra}, status=status) for name, status, extra in (
+        ("ended", tracking.FINISHED, {}), ("running", tracking.RUNNING, {}),
+        ("lost", tracking.FAILED, {"ganboard.health": "lost"}))}
+    c = tracking.client()
+    for run_id in ids.values():
+        c.log_batch(run_id, metrics=[Metric(k, v, 0, s) for k, series in history.items() for s, v in series])
+    assert health.main([ids["ended"], ids["running"], ids["lost"]]) == 0
+    tags = {name: tracking.get_run(run_id).data.tags for name, run_id in ids.items()}
+    assert (tags["ended"]["ganboard.health"], tags["ended"]["ganboard.health_reason"]) == want
+    assert tags["running"]["ganboard.health"] == "healthy" and tags["lost"]["ganboard.health"] == "lost"
+    assert health.main(["no-such-run"]) == 1
+    # a whole sweep at once; a sweep the store does not know is a one-line error
+    tracking.set_tags(ids["ended"], {"ganboard.sweep": "sw1", **stale})
+    assert health.main(["--sweep", "sw1"]) == 0
+    assert tracking.get_run(ids["ended"]).data.tags["ganboard.health"] == "blurry"
+    with pytest.raises(SystemExit) as stop:
+        health.main(["--sweep", "nope"])
+    assert stop.value.code == 2
