@@ -223,15 +223,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sweep", help="every run of this sweep (the ganboard.sweep tag)")
     args = parser.parse_args(argv)
     from engine import tracking
+    from engine.launch import SWEEP_TAG
 
     run_ids = list(args.run_ids)
     if args.sweep:
-        c = tracking.client()
-        exps = [e.experiment_id for e in c.search_experiments()]
-        found = c.search_runs(exps, filter_string=f"tags.`ganboard.sweep` = '{args.sweep}'", max_results=50_000)
+        if "'" in args.sweep or "\\" in args.sweep:
+            parser.exit(2, "--sweep: a sweep id has no quotes or backslashes (see the Runs page's sweep column)\n")
+        found = tracking.search_run_ids(f"tags.`{SWEEP_TAG}` = '{args.sweep}'")
         if not found:
             parser.exit(2, f"--sweep: no run of sweep '{args.sweep}' in {tracking.tracking_uri()}\n")
-        run_ids += [r.info.run_id for r in found]
+        run_ids += found
     if not run_ids:
         parser.exit(2, "RUN_ID: give one or more run ids, or --sweep SWEEP_ID\n")
     failed = 0

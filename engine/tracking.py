@@ -192,6 +192,19 @@ def get_run(run_id: str):
     return client().get_run(run_id)
 
 
+def search_run_ids(filter_string: str) -> list[str]:
+    """Ids of the runs of every experiment that match an MLflow search filter, all pages of them."""
+    c = client()
+    exps = [e.experiment_id for e in c.search_experiments()]
+    ids, token = [], None
+    while True:
+        page = c.search_runs(exps, filter_string=filter_string, max_results=1000, page_token=token)
+        ids += [r.info.run_id for r in page]
+        token = page.token
+        if not token:
+            return ids
+
+
 class RunLogger:
     """Buffered, thread-backed logging into one MLflow run. Call `close(status)` exactly once."""
 

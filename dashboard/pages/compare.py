@@ -74,7 +74,8 @@ def _chart_controls(keys: list[str], per_run: bool) -> dict:
     x = c[1].radio("x-axis", ["step", "wall time"], key=K + "x", **PERSIST, horizontal=True,
                    help="Wall time: seconds since the run's first value of this metric.")
     smoothing = c[2].slider("Smoothing", 0.0, 0.999, step=0.001, key=_seeded(K + "smoothing", 0.6), **PERSIST,
-                            format="%.3f", help="TensorBoard's debiased EMA over the plotted points; the raw curve stays faint.")
+                            format="%.3f",
+                            help="TensorBoard's debiased EMA over the plotted points; the raw curve stays faint.")
     points = c[3].number_input("Points per curve", 20, 5000, step=20, key=_seeded(K + "points", 400), **PERSIST,
                                help="At most this many buckets per curve (power-of-two step widths shared by all "
                                     "runs); each keeps its min and max, so spikes stay visible.")
