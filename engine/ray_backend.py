@@ -1,4 +1,4 @@
-"""The Ray backend of the launcher: every run is one Ray job (Ray Jobs API) running `python -m engine.train --run-id ID`.
+"""The Ray backend of the launcher: each run is one Ray job (Ray Jobs API) running `PYTHON -m engine.train --run-id ID`.
 
     GANBOARD_LAUNCHER=ray RAY_ADDRESS=http://head:8265 python -m engine.launch submit --preset ns --seeds 4
 
@@ -9,6 +9,11 @@ What a job gets:
 - the project directory as its working_dir (uploaded once per content, shared by the jobs of a sweep), minus the run
   store, git data, caches and build outputs (EXCLUDES; Ray also honours .gitignore). The nodes must already have the
   project's Python dependencies: nothing is pip-installed per job.
+- its interpreter (the PYTHON above): Ray runs the entry point with /bin/sh on the node, under the PATH that
+  `ray start` had there, and names no Python of its own to it, so a bare `python` is whichever comes first on that
+  PATH (the system one when the node's venv is not activated). GANBOARD_RAY_PYTHON, read at submit time, names it:
+  an absolute path or a command name on the nodes' PATH. By default it is the submitter's own interpreter
+  (sys.executable), which is right when the nodes have the submitter's image or venv layout.
 - env_vars: MLFLOW_TRACKING_URI (made absolute), MLFLOW_TRACKING_USERNAME/PASSWORD/TOKEN when set, every GANBOARD_*
   variable of the submitter, PYTHONUNBUFFERED, and RAY_JOB_STOP_WAIT_TIME_S (STOP_GRACE_S) so a stopped run has time
   to checkpoint and end KILLED before Ray's SIGKILL. These are visible to whoever can read the cluster's dashboard.
@@ -40,7 +45,9 @@ the job at its start timeout; either way the run stays KILLED.
 from __future__ import annotations
 
 import os
+import shlex
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -61,6 +68,7 @@ CLUSTER_CACHE_S = 10.0
 ATTEMPT_TAG = "ganboard.ray_attempt"
 META_RUN, META_GPUS, META_CPUS = "ganboard_run_id", "ganboard_num_gpus", "ganboard_num_cpus"
 TERMINAL = ("FAILED", "STOPPED", "SUCCEEDED")
+PYTHON_ENV = "GANBOARD_RAY_PYTHON"
 UNKNOWN = "unknown"  # job_info's answer for a job the cluster does not know
 
 
@@ -81,6 +89,20 @@ def wants_gpu(cfg: TrainConfig | dict[str, Any]) -> bool:
     """device=cuda asks Ray for a GPU; device=auto only when GANBOARD_RAY_GPU=1; device=cpu never."""
     device = cfg["device"] if isinstance(cfg, dict) else cfg.device
     return device == "cuda" or (device == "auto" and os.environ.get("GANBOARD_RAY_GPU", "") == "1")
+
+
+def job_python() -> str:
+    """The interpreter a job runs on its node: GANBOARD_RAY_PYTHON, else this process's own (module docstring).
+    LaunchError (one line) for a relative path or a command line."""
+    value = os.environ.get(PYTHON_ENV, "").strip()
+    if not value:
+        return sys.executable or "python"
+    relative = "/" in value and not os.path.isabs(value)  # it would be looked up in the job's uploaded working_dir
+    command_line = "/" not in value and any(c.isspace() for c in value)  # `uv run python` is not one interpreter
+    if relative or command_line or not value.isprintable():
+        raise LaunchError(f"{PYTHON_ENV}={value!r}: name the Python on the Ray nodes by an absolute path "
+                          "(e.g. /opt/venv/bin/python) or a command name on their PATH (e.g. python3)")
+    return value
 
 
 def _is_path(uri: str) -> bool:
@@ -202,6 +224,7 @@ class RayLauncher(Launcher):
             raise LaunchError(f"tracking store {uri} is a local file that Ray jobs on other machines cannot reach: "
                               "use a tracking server or shared database (MLFLOW_TRACKING_URI), or set "
                               "GANBOARD_SHARED_STORE=1 if every node sees this path")
+        job_python()  # raises for a bad GANBOARD_RAY_PYTHON before anything is created
         self.client()
 
     def cluster_resources(self) -> dict[str, float]:
@@ -231,7 +254,7 @@ class RayLauncher(Launcher):
         if device == "auto" and not gpu:
             env["CUDA_VISIBLE_DEVICES"] = ""  # auto without a GPU from Ray trains on the CPU
         spec: dict[str, Any] = {
-            "entrypoint": f"python -m engine.train --run-id {run_id}",
+            "entrypoint": f"{shlex.quote(job_python())} -m engine.train --run-id {shlex.quote(run_id)}",
             "submission_id": submission_id,
             "runtime_env": {"working_dir": str(tracking.REPO_ROOT), "excludes": list(EXCLUDES), "env_vars": env},
             "metadata": {META_RUN: run_id, META_GPUS: "1" if gpu else "0", META_CPUS: "0" if gpu else "1"},

@@ -9,6 +9,7 @@ stop every Ray on the machine). They are skipped, saying why, only when no Ray h
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -156,6 +157,7 @@ def fake(fake_store, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", fake_store)
     monkeypatch.setenv("GANBOARD_SHARED_STORE", "1")
     monkeypatch.delenv("GANBOARD_RAY_GPU", raising=False)
+    monkeypatch.delenv("GANBOARD_RAY_PYTHON", raising=False)
     launcher = ray_backend.RayLauncher("http://ray.invalid:8265")
     launcher._client = FakeJobs()
     launcher._cluster = (time.monotonic() + 1e6, {"CPU": 8.0})  # never refreshed: no GPU in this cluster
@@ -181,7 +183,9 @@ def test_job_spec_resources_env_and_excludes(fake, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "pw")
     monkeypatch.setenv("UNRELATED_SECRET", "no")
     cpu = fake.job_spec("r1", build_config(None, {"device": "cpu"}), "ganboard-r1")
-    assert cpu["entrypoint"] == "python -m engine.train --run-id r1" and cpu["submission_id"] == "ganboard-r1"
+    # By default a job runs the submitter's interpreter, not whichever `python` is first on the node's PATH.
+    assert cpu["entrypoint"] == f"{shlex.quote(sys.executable)} -m engine.train --run-id r1"
+    assert cpu["submission_id"] == "ganboard-r1"
     assert cpu["entrypoint_num_cpus"] == 1 and "entrypoint_num_gpus" not in cpu
     env = cpu["runtime_env"]["env_vars"]
     assert env["MLFLOW_TRACKING_URI"] == tracking.tracking_uri()
@@ -196,6 +200,26 @@ def test_job_spec_resources_env_and_excludes(fake, monkeypatch):
     monkeypatch.setenv("GANBOARD_RAY_GPU", "1")
     auto_gpu = fake.job_spec("r4", build_config(None, {"device": "auto"}), "ganboard-r4")
     assert auto_gpu["entrypoint_num_gpus"] == 1 and "CUDA_VISIBLE_DEVICES" not in auto_gpu["runtime_env"]["env_vars"]
+
+
+def test_jobs_run_the_configured_python_and_a_bad_setting_is_refused_before_anything_is_created(fake, monkeypatch):
+    cfg = build_config(None, {"device": "cpu"})
+    for value, python in {"/opt/gan board/bin/python": "/opt/gan board/bin/python", "python3": "python3",
+                          " ": sys.executable}.items():
+        monkeypatch.setenv("GANBOARD_RAY_PYTHON", value)
+        entrypoint = fake.job_spec("r1", cfg, "ganboard-r1")["entrypoint"]
+        assert shlex.split(entrypoint) == [python, "-m", "engine.train", "--run-id", "r1"], value
+    assert fake.job_spec("r1", cfg, "ganboard-r1")["entrypoint"].startswith(f"{shlex.quote(sys.executable)} -m ")
+
+    before, submitted = len(all_runs()), len(fake.client().submitted)
+    for bad in ("venv/bin/python", "~/venv/bin/python", "uv run python", "py\nthon"):
+        monkeypatch.setenv("GANBOARD_RAY_PYTHON", bad)
+        with pytest.raises(launch.LaunchError) as err:
+            fake.submit(None, {"steps": 100, "device": "cpu"})
+        message = str(err.value)
+        assert message.startswith("GANBOARD_RAY_PYTHON=") and "absolute path" in message, (bad, message)
+        assert "\n" not in message, bad
+    assert (len(all_runs()), len(fake.client().submitted)) == (before, submitted)
 
 
 def test_relative_sqlite_store_is_made_absolute_for_the_jobs(monkeypatch, tmp_path):
@@ -256,7 +280,10 @@ def test_queued_runs_say_why_they_wait_and_settle_when_their_job_ends(fake):
 @pytest.fixture(scope="module", autouse=True)
 def head(tmp_path_factory):
     """Start a local Ray head on free ports as the module begins (it boots while the unit tests run); shut it
-    down at the end. Yields what `cluster` needs, or an object whose `error` says why no head could start."""
+    down at the end. Yields what `cluster` needs, or an object whose `error` says why no head could start.
+
+    The first `python` on the head's PATH is a shim that cannot train, as a node would see it when its venv is not
+    activated: the jobs must run the interpreter that runs these tests (the submitter's, the default)."""
     ray_cli = Path(sys.executable).with_name("ray")
     ray_cli = str(ray_cli) if ray_cli.exists() else shutil.which("ray")
     if not ray_cli:
@@ -267,6 +294,12 @@ def head(tmp_path_factory):
     gcs, dash, client, node_mgr, obj_mgr, agent_http, agent_grpc, env_agent, metrics = free_ports(9)
     low, high = worker_port_range()
     head_env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "MLFLOW_", "GANBOARD_"))}
+    shim = tmp_path_factory.mktemp("shim")
+    for name in ("python", "python3"):
+        (shim / name).write_text("#!/bin/sh\necho \"$0: the first python on the node's PATH, not the tests' "
+                                 "interpreter\" >&2\nexit 97\n")
+        (shim / name).chmod(0o755)
+    head_env["PATH"] = f"{shim}{os.pathsep}{head_env.get('PATH', os.defpath)}"
     cmd = [ray_cli, "start", "--head", "--block", f"--port={gcs}", f"--dashboard-port={dash}",
            "--dashboard-host=127.0.0.1", "--include-dashboard=true", f"--ray-client-server-port={client}",
            f"--node-manager-port={node_mgr}", f"--object-manager-port={obj_mgr}",
@@ -371,8 +404,9 @@ def test_a_gpu_run_on_a_gpu_less_cluster_says_why_it_waits_and_can_be_stopped(cl
 
 def test_two_short_ray_runs_finish_with_their_metrics(cluster, submitted):
     run_ids = submitted["short"]
-    wait_for(lambda: all(tracking.get_run(r).info.status in (tracking.FINISHED, tracking.FAILED, tracking.KILLED)
-                         for r in run_ids), 150, "both short runs to end", 1.0)
+    # The launcher's status settles a run whose job died before training (it fails with the job's message).
+    wait_for(lambda: all(s.status in ("finished", "failed", "killed") for s in cluster.launcher.status(run_ids)), 150,
+             "both short runs to end", 1.0)
     for run_id in run_ids:
         run = tracking.get_run(run_id)
         assert run.info.status == tracking.FINISHED, (run.data.tags.get(launch.REASON_TAG), cluster.launcher.logs(run_id))
@@ -392,9 +426,11 @@ def test_two_short_ray_runs_finish_with_their_metrics(cluster, submitted):
 
 def test_stopping_a_running_ray_run_ends_it_killed(cluster, submitted):
     [run_id] = submitted["long"]
-    wait_for(lambda: int(tracking.get_run(run_id).data.tags.get(tracking.STEP_TAG, 0)) > 0, 150,
+    wait_for(lambda: int(tracking.get_run(run_id).data.tags.get(tracking.STEP_TAG, 0)) > 0
+             or cluster.launcher.status([run_id])[0].status not in ("queued", "running"), 150,
              "the long run to train", 1.0)
-    assert cluster.launcher.status([run_id])[0].status == "running"
+    state = cluster.launcher.status([run_id])[0]
+    assert state.status == "running", (state.reason, cluster.launcher.logs(run_id))
     out = cli(cluster.env, "stop", run_id)
     assert out.returncode == 0, out.stderr
     wait_for(lambda: tracking.get_run(run_id).info.status == tracking.KILLED, 30, "the run to end KILLED")
