@@ -30,9 +30,30 @@ from engine import penalties as penalties_lib
 from engine.config import ConfigError, TrainConfig, build_config, load_json, parse_assignment
 from engine.data import DataStream, Mixture, get_dataset
 from engine.health import classify
-from engine.nets import Discriminator, Generator, pack, sample_latent
+from engine.nets import Discriminator, Generator, d_at, pack, sample_latent
 
 EVAL_SEED_OFFSET = 1_000_003  # the evaluation latents and real samples use their own stream, fixed per seed
+
+
+def eval_stream(cfg: TrainConfig, mixture: Mixture, device: torch.device) -> tuple[Tensor, np.ndarray, Tensor | None]:
+    """The run's fixed evaluation draws, from their own generator (seed + EVAL_SEED_OFFSET): the latent batch,
+    the real batch and, with minibatch discrimination, D's reference minibatch: real data, one packed row short
+    of a training batch, so that D scores each evaluated point as the one new member of a training-sized batch
+    of real data (nets.d_at). A function of the config alone: the dashboard redraws it for a checkpoint."""
+    gen = torch.Generator().manual_seed(cfg.seed + EVAL_SEED_OFFSET)
+    z = sample_latent(cfg.eval_samples, cfg, gen, device)
+    real = mixture.sample(cfg.eval_samples, gen).numpy()
+    if not cfg.mbd_kernels:
+        return z, real, None
+    n_ref = cfg.batch_size - cfg.pack
+    ref = mixture.sample(n_ref, gen) if n_ref else torch.empty(0, 2)
+    return z, real, pack(ref, cfg.pack).to(device)
+
+
+def reference_note(cfg: TrainConfig) -> str:
+    """What eval_stream's reference minibatch is, in words, for field snapshots and captions."""
+    rows = cfg.batch_size // cfg.pack - 1
+    return f"{rows} real samples" if cfg.pack == 1 else f"{rows} packs of {cfg.pack} real samples"
 
 
 class Diverged(RuntimeError):
@@ -108,9 +129,7 @@ class Trainer:
         self.hist_d = [p.detach().clone() for p in self.d_params] if cfg.hist_avg else None
         self.replay_buf = torch.empty(0, 2, device=device)
         self.step = 0
-        eval_gen = torch.Generator().manual_seed(cfg.seed + EVAL_SEED_OFFSET)
-        self.z_eval = sample_latent(cfg.eval_samples, cfg, eval_gen, device)
-        self.real_eval = self.mixture.sample(cfg.eval_samples, eval_gen).numpy()
+        self.z_eval, self.real_eval, self.d_reference = eval_stream(cfg, self.mixture, device)
         lo_x, hi_x, lo_y, hi_y = self.mixture.bounds()
         self.grid_xs = np.linspace(lo_x, hi_x, cfg.grid_size, dtype=np.float32)
         self.grid_ys = np.linspace(lo_y, hi_y, cfg.grid_size, dtype=np.float32)
@@ -268,11 +287,11 @@ class Trainer:
     # ----- evaluation -----
     @torch.no_grad()
     def d_prob_at(self, points: np.ndarray) -> np.ndarray:
-        """D at single points (replicated m times to fill a pack), as a probability or raw for critics."""
+        """D at single points (replicated m times to fill a pack), as a probability or raw for critics, in
+        chunks (nets.d_at); with minibatch discrimination each point against the run's fixed reference
+        minibatch of real data (eval_stream), so D's field, d_real and d_fake are D of the point alone."""
         x = torch.as_tensor(points, dtype=torch.float32, device=self.device)
-        logits = self.D(pack(x.repeat_interleave(self.cfg.pack, dim=0), self.cfg.pack))
-        prob = losses_lib.d_probability(self.cfg.loss, logits)
-        return (logits if prob is None else prob).cpu().numpy()
+        return d_at(self.D, self.cfg, x, self.d_reference).cpu().numpy()
 
     @torch.no_grad()
     def sample(self, z: Tensor) -> np.ndarray:
@@ -284,7 +303,8 @@ class Trainer:
         return x
 
     def evaluate(self) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-        """Metrics of the fixed evaluation batch, and the arrays to snapshot (samples, D and D* on the grid)."""
+        """Metrics of the fixed evaluation batch, and the arrays to snapshot (samples, D and D* on the grid; with
+        minibatch discrimination also `d_reference`, what D's field was scored against, in words)."""
         fake = self.sample(self.z_eval)
         d_is_prob = self.cfg.loss in losses_lib.PROBABILITY_D
         finite = bool(np.isfinite(fake).all())  # a diverged G: no metrics and no D*, but D's field is still kept
@@ -298,6 +318,8 @@ class Trainer:
         shape = (len(self.grid_ys), len(self.grid_xs))
         field_arrays = {"xs": self.grid_xs, "ys": self.grid_ys, "d": self.d_prob_at(points).reshape(shape),
                         "d_is_prob": np.array(d_is_prob)}
+        if self.d_reference is not None:
+            field_arrays["d_reference"] = np.array(reference_note(self.cfg))
         if finite:
             field_arrays["d_star"] = metrics_lib.optimal_discriminator(self.mixture, fake, points).reshape(shape)
         return values, {"x": fake, "field": field_arrays}

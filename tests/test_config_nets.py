@@ -8,7 +8,7 @@ import torch
 
 from engine.config import FIELDS, ConfigError, TrainConfig, build_config, schema
 from engine.data import DATASETS, DataStream, get_dataset, grid, ring
-from engine.nets import Discriminator, Generator, MinibatchDiscrimination, pack
+from engine.nets import EVAL_CHUNK, Discriminator, Generator, MinibatchDiscrimination, d_at, pack
 from engine.presets import PRESETS, describe_presets
 
 
@@ -151,6 +151,82 @@ def test_minibatch_discrimination_closed_form():
     out = layer(h)
     expected = [math.exp(-1) + math.exp(-3), math.exp(-1) + math.exp(-2), math.exp(-3) + math.exp(-2)]
     assert out[:, 2].tolist() == pytest.approx(expected, rel=1e-6)
+
+
+
+def naive_minibatch_features(layer: MinibatchDiscrimination, h: torch.Tensor) -> torch.Tensor:
+    """The definition literally: o(x_i)_b = sum over j != i of exp(-|M_i,b - M_j,b|_1), via the 4-D differences."""
+    m = (h @ layer.T).view(len(h), layer.kernels, layer.kernel_dim)
+    l1 = (m.unsqueeze(1) - m.unsqueeze(0)).abs().sum(-1)  # (N, N, B): [i, j, b]
+    others = ~torch.eye(len(h), dtype=torch.bool).unsqueeze(-1)
+    return torch.cat([h, (torch.exp(-l1) * others).sum(1)], dim=1)
+
+
+def test_minibatch_discrimination_matches_the_definition_in_values_and_gradients():
+    torch.manual_seed(0)
+    layer = MinibatchDiscrimination(6, 4, 3).double()
+    h = torch.randn(9, 6, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(9, 10, dtype=torch.float64)
+    out, expected = layer(h), naive_minibatch_features(layer, h)
+    assert torch.allclose(out, expected, rtol=1e-12, atol=1e-12)
+    assert 1 < expected[:, 6:].min() < expected[:, 6:].max() < 8  # neither 0 nor all 8 others at distance 0
+    wrt = (h, layer.T)
+    grads_naive = torch.autograd.grad((expected * w).sum(), wrt, create_graph=True)
+    plain = torch.autograd.grad((out * w).sum(), wrt, retain_graph=True)  # the in-place backward
+    again = torch.autograd.grad((out * w).sum(), wrt, retain_graph=True)  # its saved tensors are left intact
+    grads = torch.autograd.grad((out * w).sum(), wrt, create_graph=True)  # the differentiable backward
+    for computed in (plain, again, grads):
+        for g, g_naive in zip(computed, grads_naive):
+            assert torch.allclose(g, g_naive, rtol=1e-12, atol=1e-12)
+    # second order, as a gradient penalty or unrolling takes it: the gradient of |grad_h|^2 w.r.t. T
+    (gg,) = torch.autograd.grad(grads[0].pow(2).sum(), layer.T)
+    (gg_naive,) = torch.autograd.grad(grads_naive[0].pow(2).sum(), layer.T)
+    assert torch.allclose(gg, gg_naive, rtol=1e-10, atol=1e-10) and gg.abs().max() > 1e-3
+    assert torch.autograd.gradcheck(layer, (h,)) and torch.autograd.gradgradcheck(layer, (h,))
+
+
+def test_minibatch_discrimination_with_a_reference_scores_each_row_as_one_new_member():
+    torch.manual_seed(1)
+    cfg = build_config("mbdisc", {"batch_size": 8})
+    D = Discriminator(cfg).double()
+    x, ref = torch.randn(5, 2, dtype=torch.float64), torch.randn(7, 2, dtype=torch.float64)
+    with_ref = D(x, ref)
+    as_new_member = torch.stack([D(torch.cat([ref, row[None]]))[-1] for row in x])
+    assert torch.allclose(with_ref, as_new_member, rtol=1e-12, atol=1e-12)
+    split = torch.cat([D(x[:2], ref), D(x[2:], ref)])
+    assert torch.allclose(split, with_ref, rtol=1e-12, atol=1e-12)  # the rest of x plays no part
+    assert not torch.allclose(D(x), with_ref)  # without a reference the other rows of x count
+    prob = d_at(D, cfg, x, ref)
+    assert torch.allclose(prob, torch.sigmoid(as_new_member), rtol=1e-12, atol=1e-12)
+    (grad,) = torch.autograd.grad(d_at(D, cfg, x.requires_grad_(True), ref).sum(), x)
+    (own,) = torch.autograd.grad(d_at(D, cfg, x[2:3], ref).sum(), x)
+    assert torch.allclose(grad[2], own[2], rtol=1e-12, atol=1e-12)  # each point's grad D is its own
+
+
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as training sets it; with more, BLAS splits rows between threads by the call's size
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("n", [2 * EVAL_CHUNK + 77, 2 * EVAL_CHUNK + 1])
+@pytest.mark.parametrize("overrides", [{"loss": "wgan"}, {"loss": "wgan", "pack": 2}, {"spectral_norm": True}])
+def test_d_at_in_chunks_is_one_call_of_d_without_minibatch_discrimination(overrides, n, one_thread):
+    cfg = build_config(None, overrides)
+    points = torch.randn(n, 2, generator=torch.Generator().manual_seed(2))
+    torch.manual_seed(2)
+    D = Discriminator(cfg)
+    whole = D(pack(points.repeat_interleave(cfg.pack, dim=0), cfg.pack))
+    after_one_call = [b.clone() for b in D.buffers()]  # spectral norm's power-iteration vectors
+    torch.manual_seed(2)
+    D = Discriminator(cfg)  # the same D again, before its call
+    with torch.no_grad():
+        chunked = d_at(D, cfg, points, torch.randn(7, 2 * cfg.pack))  # a reference is ignored without mbd
+    expected = whole if cfg.loss == "wgan" else torch.sigmoid(whole)
+    assert torch.equal(chunked, expected.detach())
+    assert all(torch.equal(a, b) for a, b in zip(D.buffers(), after_one_call))  # one power iteration, not three
 
 
 def test_normal_init_and_zero_bias():

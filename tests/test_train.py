@@ -10,7 +10,7 @@ import engine.losses as losses_lib
 from engine import health
 from engine.config import build_config
 from engine.presets import PRESETS
-from engine.train import Trainer, train
+from engine.train import Trainer, eval_stream, reference_note, train
 
 FAST = {"eval_every": 0, "eval_samples": 500, "grid_size": 16, "log_every": 5}
 
@@ -151,6 +151,29 @@ def test_evaluation_snapshots_and_field():
     assert {"checkpoints/last.pt", "checkpoints/final.pt"} <= set(logger.torch)
     assert logger.tags["ganboard.health"] in health.LABELS
 
+
+def test_minibatch_discrimination_is_evaluated_against_one_fixed_minibatch_of_real_data():
+    cpu = torch.device("cpu")
+    cfg = build_config("mbdisc", {"batch_size": 32, "eval_samples": 400, "grid_size": 12, "eval_every": 0})
+    trainer = Trainer(cfg, cpu)
+    ref = trainer.d_reference
+    assert ref.shape == (31, 2)  # a training batch less the one row being scored
+    assert torch.equal(eval_stream(cfg, trainer.mixture, cpu)[2], ref)  # redrawn from the config alone
+    assert not np.isin(ref.numpy(), trainer.real_eval).any()  # its own draw, not rows of the evaluation batch
+    m = trainer.mixture  # real data: every row within 6 sigma of a mode of the ring
+    assert (np.linalg.norm(ref.numpy()[:, None] - m.means[None], axis=-1).min(1) < 6 * m.sigma).all()
+    values, arrays = trainer.evaluate()
+    f = arrays["field"]
+    assert str(f["d_reference"]) == reference_note(cfg) == "31 real samples"
+    point = torch.tensor([[f["xs"][3], f["ys"][5]]])
+    with torch.no_grad():
+        new_member = torch.sigmoid(trainer.D(torch.cat([ref, point]))[-1]).item()
+    assert f["d"][5, 3] == pytest.approx(new_member, rel=1e-5)
+    assert math.isfinite(values["theory/d_err"]) and math.isfinite(values["theory/v"])
+    assert reference_note(build_config("mbdisc", {"batch_size": 32, "pack": 2})) == "15 packs of 2 real samples"
+    plain = Trainer(build_config("ns", FAST), cpu)
+    assert plain.d_reference is None
+    assert sorted(plain.evaluate()[1]["field"]) == ["d", "d_is_prob", "d_star", "xs", "ys"]  # as before
 
 def test_fixed_evaluation_batch_is_the_same_across_steps_and_seeded():
     a = Trainer(build_config(None, {"seed": 5, **FAST}), torch.device("cpu"))
