@@ -2,7 +2,7 @@
 
 Builds 16 short real runs with the engine (ring / grid, four losses, 40 steps, a snapshot every 10 steps with the
 default 2,500 samples and 64 x 64 D grid) in a temp store, then times what the gallery's scrubber fragment does
-when the slider moves (dashboard/pages/gallery.py, `scrubber`): per run the snapshot lookup with the
+when the slider moves (dashboard/views/gallery.py, `scrubber`): per run the snapshot lookup with the
 nearest-earlier fallback, the D(x) underlay, the panel figure with the p_data contours, and the loss chart with
 its cursor; every figure serialised the way st.plotly_chart does (to_dict + plotly.io.to_json).
 
@@ -114,7 +114,7 @@ def page_rerun(run_ids: list[str], steps: list[int], repeats: int) -> list[float
     at = AppTest.from_file(str(REPO / "dashboard" / "app.py"), default_timeout=300)
     at.session_state[data.SELECTION_KEY] = run_ids
     at.run()
-    at.switch_page("pages/gallery.py")
+    at.switch_page("views/gallery.py")
     at.run()
     times = []
     for _ in range(repeats):

@@ -199,6 +199,7 @@ def _run_row(run, experiments: dict[str, str]) -> dict[str, Any]:
         "health": tags.get("ganboard.health", ""), "health_reason": tags.get("ganboard.health_reason", ""),
         "sweep": tags.get("ganboard.sweep", ""), "sweep_name": tags.get("ganboard.sweep_name", ""),
         "reason": tags.get("ganboard.end_reason", ""), "curves": tags.get(tracking.CURVES_TAG, ""),
+        "relaunch_of": tags.get("ganboard.relaunch_of", ""),
         "start": pd.to_datetime(info.start_time, unit="ms") if info.start_time else pd.NaT,
         "end": pd.to_datetime(info.end_time, unit="ms") if info.end_time else pd.NaT,
         "deleted": info.lifecycle_stage == "deleted", "artifact_uri": info.artifact_uri or "",
@@ -351,7 +352,7 @@ def _runs_cached(uri: str, experiment_ids: tuple[str, ...] | None, filter_string
 
 RUN_COLUMNS = ["run_id", "name", "experiment_id", "experiment", "status", "active", "preset", "dataset", "loss",
                "penalty", "seed", "step", "steps", "progress", "health", "health_reason", "sweep", "sweep_name",
-               "reason", "curves", "start", "end", "deleted", "artifact_uri"]
+               "reason", "curves", "relaunch_of", "start", "end", "deleted", "artifact_uri"]
 
 
 def _empty_runs() -> pd.DataFrame:
@@ -625,7 +626,7 @@ def _refresh() -> None:
 
 
 def plan(preset: str | None, overrides: dict[str, Any], sweep: dict[str, list[Any]] | None,
-         seeds: list[int]) -> list[tuple[str | None, Any]]:
+         seeds: int | list[int]) -> list[tuple[str | None, Any]]:
     """(preset, validated config) per run a launch would start; raises ConfigError / LaunchError naming the
     field. Touches no store."""
     from engine.launch import expand
@@ -633,7 +634,7 @@ def plan(preset: str | None, overrides: dict[str, Any], sweep: dict[str, list[An
     return expand(preset, overrides, sweep, seeds)
 
 
-def launch(preset: str | None, overrides: dict[str, Any], sweep: dict[str, list[Any]] | None, seeds: list[int],
+def launch(preset: str | None, overrides: dict[str, Any], sweep: dict[str, list[Any]] | None, seeds: int | list[int],
            *, experiment: str = tracking.DEFAULT_EXPERIMENT, sweep_name: str | None = None) -> list[str]:
     """Queue the runs through the launcher; they exist in the store (status queued) when this returns."""
     _writable()
@@ -668,19 +669,27 @@ def stop(run_ids: Sequence[str]) -> None:
 
 
 def relaunch(run_ids: Sequence[str]) -> list[str]:
-    """A new run with each run's config (same seed), in the same experiment, under the same preset tag."""
+    """A new run with each run's config (same seed), in the same experiment, under the same preset tag, in the
+    same sweep (so "Compare sweep" shows it beside its original), named "<name> (relaunch k)" and tagged with
+    the run it repeats."""
     _writable()
     from engine import launch as launch_lib
     from engine.presets import PRESETS
 
     df = runs_by_id(run_ids)
+    everything = runs(deleted=True)
     new: list[str] = []
     try:
         for row, cfg in zip(df.itertuples(index=False), configs(df).values()):
             cfg = {k: v for k, v in cfg.items() if k in FIELDS}
             preset = row.preset if row.preset in PRESETS else None
-            new += launch_lib.get_launcher().submit(preset, cfg, None, [int(cfg.get("seed", 0))],
-                                                    experiment=row.experiment, sweep_name=f"relaunch of {row.name}")
+            original = row.relaunch_of or row.run_id  # a relaunch of a relaunch repeats the same original
+            earlier = int((everything["relaunch_of"] == original).sum()) if not everything.empty else 0
+            name = f"{_name_of(everything, original, row.name)} (relaunch {earlier + 1})"
+            new += launch_lib.get_launcher().submit(
+                preset, cfg, None, 1, experiment=row.experiment, sweep_id=row.sweep or None,
+                sweep_name=(row.sweep_name or None) if row.sweep else f"relaunch of {row.name}", names=[name],
+                tags={launch_lib.RELAUNCH_TAG: original})
     except (ConfigError, launch_lib.LaunchError):
         raise
     except Exception as exc:  # noqa: BLE001
@@ -688,6 +697,11 @@ def relaunch(run_ids: Sequence[str]) -> list[str]:
     finally:
         _refresh()
     return new
+
+
+def _name_of(df: pd.DataFrame, run_id: str, fallback: str) -> str:
+    names = df.loc[df["run_id"] == run_id, "name"] if not df.empty else []
+    return names.iloc[0] if len(names) else fallback
 
 
 def delete(run_ids: Sequence[str]) -> None:
@@ -760,7 +774,7 @@ def select_runs(run_ids: Sequence[str], sweep: str | None = None) -> None:
 def selected_runs() -> list[str]:
     """The selected run ids: this session's selection, else the page link's `?runs=id,id` or `?sweep=id`."""
     sel = st.session_state.get(SELECTION_KEY)
-    if sel:
+    if sel is not None:  # [] is a cleared selection, which a page link must not bring back
         return list(sel)
     params = st.query_params
     if params.get("runs"):
@@ -969,7 +983,8 @@ def _field_cached(uri: str, run_id: str, step: int) -> dict[str, Any]:
     if d.shape != (len(ys), len(xs)) or (d_star is not None and d_star.shape != d.shape):
         raise ArtifactError(f"{path}: d is {d.shape}, the grid {len(ys)} x {len(xs)}")
     return {"xs": xs, "ys": ys, "d": d, "d_star": d_star,
-            "d_is_prob": bool(arrays["d_is_prob"]) if "d_is_prob" in arrays else False}
+            "d_is_prob": bool(arrays["d_is_prob"]) if "d_is_prob" in arrays else False,
+            "d_reference": str(arrays["d_reference"]) if "d_reference" in arrays else None}
 
 
 def load_samples(run_id: str, step: int) -> np.ndarray:
@@ -978,9 +993,11 @@ def load_samples(run_id: str, step: int) -> np.ndarray:
 
 
 def load_field(run_id: str, step: int) -> dict[str, Any]:
-    """D on the evaluation grid at exactly `step`: {xs, ys, d, d_star (None when not logged), d_is_prob}.
+    """D on the evaluation grid at exactly `step`: {xs, ys, d, d_star (None when not logged), d_is_prob,
+    d_reference}.
 
-    d[i, j] is D at (xs[j], ys[i]): a probability when d_is_prob, a critic's raw score otherwise.
+    d[i, j] is D at (xs[j], ys[i]): a probability when d_is_prob, a critic's raw score otherwise. d_reference
+    (None without minibatch discrimination) says what each point was scored against, e.g. "511 real samples".
     """
     return _field_cached(store_uri(), run_id, int(step))
 
@@ -1197,8 +1214,9 @@ def _sample_checkpoint_cached(uri: str, run_id: str, path: str, seed: int, n: in
     import torch
 
     from engine.config import build_config
-    from engine.losses import PROBABILITY_D, d_probability
-    from engine.nets import Discriminator, Generator, pack, sample_latent
+    from engine.losses import PROBABILITY_D
+    from engine.nets import Discriminator, Generator, d_at, sample_latent
+    from engine.train import eval_stream, reference_note
 
     state = _load_checkpoint(uri, run_id, path)
     try:
@@ -1214,29 +1232,27 @@ def _sample_checkpoint_cached(uri: str, run_id: str, path: str, seed: int, n: in
     with torch.no_grad():
         x = G(sample_latent(n, cfg, torch.Generator().manual_seed(int(seed)), torch.device("cpu")))
 
-    def d_of(points: torch.Tensor) -> torch.Tensor:
-        # as Trainer.d_prob_at: each point replicated to fill a pack; a probability where the loss has one
-        logits = D(pack(points.repeat_interleave(cfg.pack, dim=0), cfg.pack))
-        prob = d_probability(cfg.loss, logits)
-        return logits if prob is None else prob
-
     m = mixture(cfg.dataset)
+    # as Trainer.d_prob_at: in chunks, and with minibatch discrimination against the run's reference minibatch
+    reference = eval_stream(cfg, m, torch.device("cpu"))[2]
     x0, x1, y0, y1 = m.bounds()
     xs = np.linspace(x0, x1, cfg.grid_size, dtype=np.float32)
     ys = np.linspace(y0, y1, cfg.grid_size, dtype=np.float32)
     gx, gy = np.meshgrid(xs, ys)
     with torch.no_grad():
-        d = d_of(torch.from_numpy(np.stack([gx.ravel(), gy.ravel()], axis=1))).reshape(len(ys), len(xs)).numpy()
+        grid = torch.from_numpy(np.stack([gx.ravel(), gy.ravel()], axis=1))
+        d = d_at(D, cfg, grid, reference).reshape(len(ys), len(xs)).numpy()
     grad = np.empty((0, 2), np.float32)
     pts = x[:grad_points].clone()
     if grad_points and torch.isfinite(pts).all():
         pts.requires_grad_(True)
-        # the sum's gradient is each point's own grad D: outputs depend on their own point only (minibatch
-        # discrimination aside, whose cross-sample term then adds in)
-        (g,) = torch.autograd.grad(d_of(pts).sum(), pts)
+        # the sum's gradient is each point's own grad D: outputs depend on their own point only (with minibatch
+        # discrimination too, as each point is scored against the fixed reference, not the other points)
+        (g,) = torch.autograd.grad(d_at(D, cfg, pts, reference).sum(), pts)
         grad = g.numpy()
     return {"x": x.numpy(), "step": state.get("step"), "config": state["config"], "generator": which,
-            "field": {"xs": xs, "ys": ys, "d": d, "d_is_prob": cfg.loss in PROBABILITY_D},
+            "field": {"xs": xs, "ys": ys, "d": d, "d_is_prob": cfg.loss in PROBABILITY_D,
+                      "d_reference": reference_note(cfg) if reference is not None else None},
             "grad": grad}
 
 
@@ -1244,8 +1260,9 @@ def sample_checkpoint(run_id: str, path: str, seed: int, n: int, use_ema: bool =
                       grad_points: int = 0) -> dict[str, Any]:
     """`n` samples of a listed checkpoint's generator from latents drawn with `seed`, and its D around them.
 
-    Returns {x (n, 2), step, config, generator ('G_ema' or 'G'), field {xs, ys, d, d_is_prob}: the checkpoint's
-    D on the data set's grid, grad (grad_points, 2): grad D at the first samples by torch autograd}.
+    Returns {x (n, 2), step, config, generator ('G_ema' or 'G'), field {xs, ys, d, d_is_prob, d_reference}: the
+    checkpoint's D on the data set's grid (with minibatch discrimination against the run's reference minibatch,
+    as in load_field), grad (grad_points, 2): grad D at the first samples by torch autograd}.
     """
     if not 1 <= int(n) <= MAX_CHECKPOINT_SAMPLES:
         raise ArtifactError(f"count: between 1 and {MAX_CHECKPOINT_SAMPLES}, got {n}")

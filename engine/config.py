@@ -196,14 +196,29 @@ def allowed(name: str) -> str:
     return "true or false" if FIELDS[name].type in (bool, "bool") else "any value"
 
 
+def _check_allowed(name: str, value: Any) -> None:
+    meta = FIELDS[name].metadata
+    if meta["choices"] and value not in meta["choices"]:
+        raise ConfigError(f"{name}: {_show(value)} is not allowed, use {allowed(name)}")
+    if meta["lo"] is not None and not (meta["lo"] <= value <= meta["hi"]):
+        shown = f"{value:g}" if isinstance(value, float) else value
+        raise ConfigError(f"{name}: {shown} is out of range, allowed {allowed(name)}")
+
+
+def check_value(name: str, raw: Any) -> Any:
+    """One field's value on its own: typed and checked against its choices or range (the combinations of
+    fields are `validate`'s). Returns the typed value; raises ConfigError naming the field."""
+    if name not in FIELDS:
+        raise ConfigError(f"{str(name)[:60]}: unknown field")
+    value = _coerce(name, raw)
+    _check_allowed(name, value)
+    return value
+
+
 def validate(cfg: TrainConfig) -> TrainConfig:
     """Check every field's range and the combinations that cannot work together; return cfg."""
-    for name, spec in FIELDS.items():
-        value, meta = getattr(cfg, name), spec.metadata
-        if meta["choices"] and value not in meta["choices"]:
-            raise ConfigError(f"{name}: {_show(value)} is not allowed, use {allowed(name)}")
-        if meta["lo"] is not None and not (meta["lo"] <= value <= meta["hi"]):
-            raise ConfigError(f"{name}: {value} is out of range, allowed {allowed(name)}")
+    for name in FIELDS:
+        _check_allowed(name, getattr(cfg, name))
     if cfg.batch_size % cfg.pack:
         raise ConfigError(f"batch_size: {cfg.batch_size} must be a multiple of pack ({cfg.pack})")
     if cfg.n_data and cfg.n_data < cfg.batch_size:
@@ -223,10 +238,10 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     return cfg
 
 
-def parse_assignment(text: str) -> tuple[str, str]:
-    """'key=value' from a --set flag."""
+def parse_assignment(text: str, flag: str = "--set") -> tuple[str, str]:
+    """'key=value' as typed after `flag` (the CLI's --set or --sweep, a form's box): the error names it."""
     if "=" not in text:
-        raise ConfigError(f"--set: expected key=value, got {text!r}")
+        raise ConfigError(f"{flag}: expected field=value, got {_show(text)}")
     key, value = text.split("=", 1)
     return key.strip(), value.strip()
 

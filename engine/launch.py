@@ -35,19 +35,35 @@ from pathlib import Path
 from typing import Any
 
 from engine import tracking
-from engine.config import ConfigError, TrainConfig, build_config, parse_assignment
+from engine.config import ConfigError, TrainConfig, build_config, check_value, parse_assignment
 
 LOST_AFTER_S = 45.0  # three missed heartbeats and then some (tracking.HEARTBEAT_S = 5)
 MAX_SUBMIT_DEFAULT = 200
 MAX_NAME = 250  # sweep and experiment names: well inside MLflow's limits for names and tag values
 SWEEP_TAG, SWEEP_NAME_TAG, BACKEND_TAG, HOST_TAG = "ganboard.sweep", "ganboard.sweep_name", "ganboard.backend", "ganboard.host"
 SEQ_TAG, JOB_TAG, REASON_TAG, STOP_TAG = "ganboard.queue_seq", "ganboard.job", "ganboard.end_reason", "ganboard.stop_requested"
+RELAUNCH_TAG = "ganboard.relaunch_of"  # the run a relaunch repeats
 STATUS_WORDS = {tracking.QUEUED: "queued", tracking.RUNNING: "running", tracking.FINISHED: "finished",
                 tracking.FAILED: "failed", tracking.KILLED: "killed"}
 
 
 class LaunchError(ValueError):
-    """Bad launch input (one line for the user); nothing has been queued."""
+    """Bad launch input (one line for the user); nothing has been queued.
+
+    `field` names the input it is about in the engine's terms ("seeds": the count of seeds; a config field; None
+    for the launch as a whole), so that a form can show it under the box it came from.
+    """
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+    def worded(self, words: dict[str, str]) -> str:
+        """The message with its leading input name in a front end's words, e.g. {"seeds": "--seeds"}."""
+        text = str(self)
+        if self.field in words and text.startswith(f"{self.field}:"):
+            return words[self.field] + text[len(self.field):]
+        return text
 
 
 @dataclass
@@ -66,15 +82,62 @@ class RunState:
 
 
 # ---------------------------------------------------------------- sweeps
-def parse_sweep(items: list[str]) -> dict[str, list[str]]:
-    sweep: dict[str, list[str]] = {}
+def parse_sweep(items: list[str], flag: str = "--sweep") -> dict[str, list[Any]]:
+    """`field=v1,v2` items into {field: typed values}. Every value is checked on its own (type, choices, range)
+    and a field or a value given twice is refused; errors start with `flag`, the place the items were typed
+    (the CLI's --sweep, a form's box)."""
+    from engine.presets import PRESETS
+
+    sweep: dict[str, list[Any]] = {}
     for item in items:
-        key, values = parse_assignment(item)
+        key, values = parse_assignment(item, flag)
+        if key in sweep:
+            raise LaunchError(f"{flag}: {key} is given twice; list its values once, e.g. {key}=a,b", key)
         listed = [v.strip() for v in values.split(",") if v.strip()]
         if not listed:
-            raise LaunchError(f"--sweep {key}: empty list of values, give e.g. {key}=a,b")
-        sweep[key] = listed
+            raise LaunchError(f"{flag}: {key} has no values, give e.g. {key}=a,b", key)
+        if key == "preset":
+            unknown = [v for v in listed if v not in PRESETS]
+            if unknown:
+                raise LaunchError(f"{flag}: preset '{unknown[0]}' is unknown, allowed: {', '.join(PRESETS)}", key)
+            typed: list[Any] = listed
+        else:
+            try:
+                typed = [check_value(key, v) for v in listed]
+            except ConfigError as exc:
+                raise LaunchError(f"{flag}: {exc}", key) from None
+        for i, value in enumerate(typed):
+            if value in typed[:i]:
+                first = listed[typed.index(value)]
+                what = f"{first} twice" if first == listed[i] else f"{first} and {listed[i]}, one value"
+                raise LaunchError(f"{flag}: {key} lists {what} (the same runs twice); give each value once", key)
+        sweep[key] = typed
     return sweep
+
+
+def seed_lists(base_seed: int, seeds: int | list[int], sweep: dict[str, list[Any]], seed_set: bool) -> list[int] | None:
+    """The seeds of a combination whose own seed is `base_seed`: `seeds` seeds from it (a count), or the listed
+    ones; None when the sweep has a seed axis (each combination then has its own). Refuses the contradictions: a
+    seed axis with a count above 1 or a list of seeds, or a seed axis or a list beside a seed that was set
+    (`seed_set`)."""
+    if "seed" in sweep:
+        swept = ", ".join(str(s) for s in sweep["seed"])
+        if isinstance(seeds, list) or seeds != 1:
+            count = len(seeds) if isinstance(seeds, list) else seeds
+            raise LaunchError(f"seeds: {count} seeds per combination and a sweep over seed ({swept}); give the "
+                              f"seeds one way: the sweep with 1 seed per combination, or a start seed and a count",
+                              "seeds")
+        if seed_set:
+            raise LaunchError(f"seed: set to {base_seed} and swept over {swept}; give the seed one way", "seed")
+        return None
+    if isinstance(seeds, list):
+        if seed_set and seeds != [base_seed]:
+            raise LaunchError(f"seed: set to {base_seed} and also given as seeds {seeds}; give the seed one way",
+                              "seed")
+        if len(set(seeds)) < len(seeds):
+            raise LaunchError(f"seeds: {seeds} repeats a seed (the same run twice)", "seeds")
+        return list(seeds)
+    return list(range(base_seed, base_seed + seeds))
 
 
 def expand(preset: str | None, overrides: dict[str, Any], sweep: dict[str, list[Any]] | None = None,
@@ -82,23 +145,27 @@ def expand(preset: str | None, overrides: dict[str, Any], sweep: dict[str, list[
     """(preset, config) for the cartesian product of the sweep values times the seeds, each validated;
     nothing is created here.
 
-    A sweep over `preset` picks the preset per run; other keys override config fields.
+    A sweep over `preset` picks the preset per run; other keys override config fields. `seeds` is a count (that
+    many seeds from the run's own seed: the `seed` override, else the preset's, else 0) or a list of seeds; a
+    sweep over `seed` gives the seeds itself, with a count of 1.
     """
     sweep = dict(sweep or {})
-    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-    if not seed_list:
-        raise LaunchError("seeds: at least one seed is needed")
+    if (seeds if isinstance(seeds, int) else len(seeds)) < 1:
+        raise LaunchError("seeds: at least one seed is needed", "seeds")
     max_runs = max_runs or int(os.environ.get("GANBOARD_MAX_SUBMIT", MAX_SUBMIT_DEFAULT))
     keys = list(sweep)
     combos = list(itertools.product(*(sweep[k] for k in keys))) or [()]
-    total = len(combos) * len(seed_list)
+    per_combo = 1 if "seed" in sweep else (seeds if isinstance(seeds, int) else len(seeds))
+    total = len(combos) * per_combo
     if total > max_runs:
         raise LaunchError(f"sweep: {total} runs exceeds the cap of {max_runs} per submit (GANBOARD_MAX_SUBMIT)")
     configs = []
     for combo in combos:
         chosen = dict(zip(keys, combo))
         run_preset = chosen.pop("preset", preset)
-        for seed in seed_list:
+        base = build_config(run_preset, {**overrides, **{k: v for k, v in chosen.items() if k != "seed"}})
+        seed_list = seed_lists(base.seed, seeds, sweep, "seed" in overrides)
+        for seed in seed_list if seed_list is not None else [chosen["seed"]]:
             configs.append((run_preset, build_config(run_preset, {**overrides, **chosen, "seed": seed})))
     return configs
 
@@ -121,11 +188,13 @@ class Launcher:
     def submit(self, preset: str | None, overrides: dict[str, Any] | None = None,
                sweep: dict[str, list[Any]] | None = None, seeds: int | list[int] = 1, *,
                experiment: str = tracking.DEFAULT_EXPERIMENT, sweep_name: str | None = None,
-               sweep_id: str | None = None) -> list[str]:
+               sweep_id: str | None = None, names: list[str] | None = None,
+               tags: dict[str, str] | None = None) -> list[str]:
         """Create the runs (queued) and hand them to the backend; returns their ids in plan order.
 
         `sweep_id` joins the runs to a sweep an earlier submit made (a table of several presets is one sweep on
-        the Runs page); by default every submit is a sweep of its own.
+        the Runs page, a relaunch joins its run's sweep); by default every submit is a sweep of its own. `names`
+        (one per planned run) replace the names made from the varied fields; `tags` go on every run.
         """
         if sweep_name is not None and not 0 < len(sweep_name) <= MAX_NAME:
             raise LaunchError(f"sweep name: must be 1 to {MAX_NAME} characters, got {len(sweep_name)}")
@@ -136,12 +205,16 @@ class Launcher:
         self.check_ready(configs)
         sweep_id = sweep_id or new_sweep_id()
         varied = [k for k in (sweep or {}) if len(sweep[k]) > 1]
+        if names is not None and len(names) != len(planned):
+            raise LaunchError(f"names: {len(names)} names for {len(planned)} runs")
         run_ids = []
-        for run_preset, cfg in planned:
-            tags = {SWEEP_TAG: sweep_id, SWEEP_NAME_TAG: sweep_name or f"sweep {sweep_id}", BACKEND_TAG: self.backend,
-                    HOST_TAG: socket.gethostname(), SEQ_TAG: f"{time.time_ns():020d}", "ganboard.preset": run_preset or "custom"}
-            run_ids.append(tracking.create_run(cfg.to_dict(), experiment=experiment, run_name=run_name(cfg, run_preset, varied),
-                                               tags=tags, status=tracking.QUEUED))
+        for i, (run_preset, cfg) in enumerate(planned):
+            run_tags = {**(tags or {}), SWEEP_TAG: sweep_id, SWEEP_NAME_TAG: sweep_name or f"sweep {sweep_id}",
+                        BACKEND_TAG: self.backend, HOST_TAG: socket.gethostname(), SEQ_TAG: f"{time.time_ns():020d}",
+                        "ganboard.preset": run_preset or "custom"}
+            name = names[i] if names is not None else run_name(cfg, run_preset, varied)
+            run_ids.append(tracking.create_run(cfg.to_dict(), experiment=experiment, run_name=name, tags=run_tags,
+                                               status=tracking.QUEUED))
         self.enqueue(run_ids, configs)
         return run_ids
 
@@ -386,6 +459,9 @@ def get_launcher(name: str | None = None) -> Launcher:
 
 
 # ---------------------------------------------------------------- CLI
+CLI_WORDS = {"seeds": "--seeds"}  # inputs whose flag is not the engine's name for them
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine.launch", description="Queue, inspect and stop runs.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -393,7 +469,9 @@ def main(argv: list[str] | None = None) -> int:
     p_submit.add_argument("--preset")
     p_submit.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p_submit.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2,...")
-    p_submit.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 for every combination")
+    p_submit.add_argument("--seeds", type=int, default=1,
+                          help="N seeds per combination, from the run's seed up (--set seed=S, default 0); "
+                               "or list them with --sweep seed=3,7 and leave this at 1")
     p_submit.add_argument("--experiment", default=tracking.DEFAULT_EXPERIMENT)
     p_submit.add_argument("--name", default=None, help="sweep name")
     p_status = sub.add_parser("status", help="status of runs (default: the 50 most recent)")
@@ -421,7 +499,10 @@ def main(argv: list[str] | None = None) -> int:
             launcher.stop(args.run_ids)
         elif args.command == "logs":
             print(launcher.logs(args.run_id), end="")
-    except (ConfigError, LaunchError) as exc:
+    except LaunchError as exc:
+        print(f"error: {exc.worded(CLI_WORDS)}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - an unknown run id, an unreachable store or cluster

@@ -26,13 +26,15 @@ Conventions
   nearest-neighbour radii that exclude the point itself. They are computed exactly with KD-trees instead of
   dense N x N distance matrices (three 2,500^2 matrices cost ~90 ms on one core, the trees ~15 ms).
 - W1 is exact on 500-point subsamples (see `wasserstein1` for its sampling error).
+- Each registry row declares the possible values of its keys (`Metric.ranges`, read with `value_range`): modes in
+  [0, K], HQ % in [0, 100], shares in [0, 1], distances >= 0, so that a chart's spread never leaves them.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable, Iterable
 
@@ -428,14 +430,21 @@ def _probs(d: np.ndarray | torch.Tensor, n: int, name: str) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------- the registry
+# A bound of a metric's possible values: a number, None (unbounded), or a function of the data set where the bound
+# depends on it (the mode count K).
+Bound = float | Callable[[Mixture], float] | None
+
+
 @dataclass(frozen=True)
 class Metric:
-    """A registered metric: fn maps the shared samples to {key: value}; keys lists what it returns."""
+    """A registered metric: fn maps the shared samples to {key: value}; keys lists what it returns; ranges gives
+    each key's possible values (low, high), so that charts never draw a spread outside them."""
 
     fn: Callable[[_Samples], dict[str, float]]
     keys: tuple[str, ...]
     needs_modes: bool = False  # only for mixtures with has_modes
     needs_d: bool = False  # only when D's outputs at the samples are given
+    ranges: dict[str, tuple[Bound, Bound]] = field(default_factory=dict, hash=False, compare=False)
 
 
 def _pr(s: _Samples) -> dict[str, float]:
@@ -448,16 +457,54 @@ def _dc(s: _Samples) -> dict[str, float]:
     return {"metric/density": d, "metric/coverage": c}
 
 
+def _n_modes(m: Mixture) -> float:
+    return float(m.n_modes)
+
+
+def _ln_n_modes(m: Mixture) -> float:
+    return math.log(m.n_modes)  # rKL = sum p_k ln(K p_k) is largest, ln K, with every sample on one mode
+
+
 METRICS: dict[str, Metric] = {
     "modes": Metric(lambda s: mode_stats(s.mixture, s.fake),
-                    ("metric/modes", "metric/hq", "metric/rkl_hq", "metric/rkl_all"), needs_modes=True),
-    "fid": Metric(lambda s: {"metric/fid": frechet_distance(s.real, s.fake)}, ("metric/fid",)),
-    "precision_recall": Metric(_pr, ("metric/precision", "metric/recall")),
-    "density_coverage": Metric(_dc, ("metric/density", "metric/coverage")),
-    "w1": Metric(lambda s: {"metric/w1": wasserstein1(s.real, s.fake)}, ("metric/w1",)),
-    "jsd": Metric(lambda s: {"metric/jsd": s.jsd}, ("metric/jsd",)),
-    "theory": Metric(lambda s: s.theory(), ("theory/v_star", "theory/v", "theory/d_err"), needs_d=True),
+                    ("metric/modes", "metric/hq", "metric/rkl_hq", "metric/rkl_all"), needs_modes=True,
+                    ranges={"metric/modes": (0.0, _n_modes), "metric/hq": (0.0, 100.0),
+                            "metric/rkl_hq": (0.0, _ln_n_modes), "metric/rkl_all": (0.0, _ln_n_modes)}),
+    "fid": Metric(lambda s: {"metric/fid": frechet_distance(s.real, s.fake)}, ("metric/fid",),
+                  ranges={"metric/fid": (0.0, None)}),
+    "precision_recall": Metric(_pr, ("metric/precision", "metric/recall"),
+                               ranges={"metric/precision": (0.0, 1.0), "metric/recall": (0.0, 1.0)}),
+    # density counts fake samples per real k-NN ball: it exceeds 1 where the fakes crowd the real manifold
+    "density_coverage": Metric(_dc, ("metric/density", "metric/coverage"),
+                               ranges={"metric/density": (0.0, None), "metric/coverage": (0.0, 1.0)}),
+    "w1": Metric(lambda s: {"metric/w1": wasserstein1(s.real, s.fake)}, ("metric/w1",),
+                 ranges={"metric/w1": (0.0, None)}),
+    "jsd": Metric(lambda s: {"metric/jsd": s.jsd}, ("metric/jsd",), ranges={"metric/jsd": (0.0, math.log(2))}),
+    # v_star = -log 4 + 2 JSD with JSD in [0, ln 2]; v sums two logs of probabilities; d_err is |D - D*| of two
+    # probabilities
+    "theory": Metric(lambda s: s.theory(), ("theory/v_star", "theory/v", "theory/d_err"), needs_d=True,
+                     ranges={"theory/v_star": (-math.log(4), 0.0), "theory/v": (None, 0.0),
+                             "theory/d_err": (0.0, 1.0)}),
 }
+
+
+def value_range(key: str, mixture: Mixture | None = None) -> tuple[float, float]:
+    """(low, high) of the values the logged metric `key` can take, from its registry row: -inf / inf where it is
+    unbounded, where no registered metric returns `key`, and where a bound depends on the data set and no mixture
+    is given."""
+    for metric in METRICS.values():
+        if key in metric.ranges:
+            lo, hi = metric.ranges[key]
+            break
+    else:
+        return -math.inf, math.inf
+
+    def value(bound: Bound, unbounded: float) -> float:
+        if bound is None or (callable(bound) and mixture is None):
+            return unbounded
+        return float(bound(mixture)) if callable(bound) else float(bound)
+
+    return value(lo, -math.inf), value(hi, math.inf)
 
 
 def applicable(mixture: Mixture, with_d: bool = False) -> list[str]:

@@ -70,12 +70,22 @@ PRESETS: dict[str, dict[str, Any]] = {
                   "source": "bench/search_grid.py, candidate pack2-r1-ema-lr10; docs/results.md, stage 2",
                   "set": {"dataset": "grid", "steps": 20_000, "eval_every": 2_000, "loss": "ns", "pack": 2,
                           "penalty": "r1", "penalty_weight": 1.0, "ema": 0.999, "lr_g": 1e-3, "lr_d": 1e-3}},
+    "quickstart": {"doc": "A first look in about a minute on a laptop CPU: the ring at Adam 1e-3 for 3k steps, batch "
+                          "256, where losses already differ in modes and HQ (the Launch page's first sweep).",
+                   "source": "GANboard: bench/first_sweep.py, docs/results.md",
+                   "set": {"dataset": "ring", "steps": 3_000, "batch_size": 256, "lr_g": 1e-3, "lr_d": 1e-3,
+                           "eval_every": 250}},
     "protocol-a": {"doc": "Reference protocol A exactly: PacGAN's code (maxout D, BN G, 400k steps; pack via --set).",
                    "source": "Lin et al. 2018; toy-protocol.md protocol A", "set": PROTOCOL_A},
     "protocol-b": {"doc": "Reference protocol B exactly: 2x128 tanh nets, TTUR 1e-3/1e-4, 25k steps.",
                    "source": "Metz et al. 2017, Srivastava et al. 2017; toy-protocol.md protocol B",
                    "set": PROTOCOL_B},
 }
+
+
+# What the Launch page opens on: a sweep whose six runs finish in about a minute on a 2-core CPU and already tell
+# the losses apart (ns covers part of the ring, hinge all of it, lsgan collapses): bench/first_sweep.py measures it.
+FIRST_SWEEP: dict[str, Any] = {"preset": "quickstart", "sweep": {"loss": ["ns", "hinge", "lsgan"]}, "seeds": 2}
 
 
 def preset_overrides(name: str) -> dict[str, Any]:

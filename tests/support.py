@@ -123,7 +123,7 @@ def store_env(folder: Path) -> Iterator[str]:
 def open_page(page: str | None = None, session: dict | None = None, query: dict | None = None,
               timeout: float = 60):
     """The app in Streamlit's AppTest, started from app.py (the router) with this session state and query
-    parameters, then switched to `page` (a path like "pages/compare.py")."""
+    parameters, then switched to `page` (a path like "views/compare.py")."""
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(REPO / "dashboard" / "app.py"), default_timeout=timeout)
@@ -136,3 +136,27 @@ def open_page(page: str | None = None, session: dict | None = None, query: dict 
         at.switch_page(page)
         at.run()
     return at
+
+
+# ------------------------------------------------------------------------------------ real-browser helpers
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+needs_chromium = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium at /usr/bin/chromium")
+
+
+def idle(page, timeout_s: float = 90) -> None:
+    """Wait until Streamlit has finished running the script (it shows its status widget while one runs)."""
+    page.wait_for_timeout(300)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                           timeout=timeout_s * 1000)
+
+
+def no_traceback(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, page.locator(
+        '[data-testid="stException"]').first.inner_text()
+
+
+def server_log_problems(log_path: Path) -> list[str]:
+    """The lines of a Streamlit server's log that report a warning, an error or a traceback."""
+    words = ("WARNING", "Warning:", "ERROR", "Traceback", "Exception")
+    return [line for line in log_path.read_text(errors="replace").splitlines() if any(w in line for w in words)]

@@ -9,19 +9,15 @@ scheduler starts `python -m engine.train`), kept tiny so that it finishes in sec
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
-from support import streamlit_server
+from support import CHROMIUM, CHROMIUM_ARGS, idle, needs_chromium, no_traceback, streamlit_server
 
 REPO = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM),
-                                reason="needs Debian's chromium at /usr/bin/chromium")
+pytestmark = needs_chromium
 
 
 @pytest.fixture
@@ -34,23 +30,15 @@ def server(tmp_path):
         yield url, uri
 
 
-def _idle(page, timeout_s: float = 90) -> None:
-    """Streamlit shows its status widget while a script runs."""
-    page.wait_for_timeout(300)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-                           timeout=timeout_s * 1000)
 
 
-def _no_traceback(page) -> None:
-    assert page.locator('[data-testid="stException"]').count() == 0, page.locator(
-        '[data-testid="stException"]').first.inner_text()
 
 
 def _set_number(page, label: str, value: int) -> None:
     box = page.get_by_label(label, exact=True)
     box.fill(str(value))
     box.press("Enter")
-    _idle(page)
+    idle(page)
 
 
 def test_launch_watch_and_compare_a_short_run(server, tmp_path):
@@ -58,15 +46,23 @@ def test_launch_watch_and_compare_a_short_run(server, tmp_path):
 
     base, uri = server
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(90_000)
         expect.set_options(timeout=90_000)  # a loaded 2-core machine: imports and the first run take a while
 
         # --- Launch: a tiny run of the ns preset ---
         page.goto(f"{base}/launch")
-        _idle(page)
+        idle(page)
         expect(page.get_by_role("heading", name="Launch")).to_be_visible()
+        # one run instead of the first sweep the page opens on: no losses swept, one seed
+        losses = page.get_by_label("Losses", exact=True)
+        losses.click()
+        for _ in range(3):
+            losses.press("Backspace")
+        losses.press("Escape")
+        idle(page)
+        _set_number(page, "Seeds per combination", 1)
         page.get_by_role("tab", name="Optimisation").click()
         _set_number(page, "steps", 60)
         _set_number(page, "batch_size", 64)
@@ -76,7 +72,7 @@ def test_launch_watch_and_compare_a_short_run(server, tmp_path):
         _set_number(page, "grid_size", 16)
         expect(page.get_by_text("Changed from the preset")).to_contain_text("steps=60")
         page.screenshot(path=str(tmp_path / "1-launch.png"), full_page=True)
-        _no_traceback(page)
+        no_traceback(page)
         page.get_by_role("button", name="Launch 1 run").click()
 
         # --- Runs: it is there at once, then finishes while the table refreshes itself ---
@@ -84,10 +80,10 @@ def test_launch_watch_and_compare_a_short_run(server, tmp_path):
         expect(page.get_by_text("Queued 1 run.")).to_be_visible()
         page.screenshot(path=str(tmp_path / "2-runs-queued.png"), full_page=True)
         expect(page.get_by_text("1 run shown", exact=True)).to_be_visible(timeout=240_000)  # not active any more
-        _idle(page)
+        idle(page)
         expect(page.get_by_text(" shown")).to_have_count(1)
         page.screenshot(path=str(tmp_path / "3-runs-finished.png"), full_page=True)
-        _no_traceback(page)
+        no_traceback(page)
 
         from mlflow import MlflowClient
 
@@ -101,8 +97,8 @@ def test_launch_watch_and_compare_a_short_run(server, tmp_path):
         expect(page.get_by_role("heading", name="Compare")).to_be_visible()
         expect(page.get_by_role("heading", name="Final metrics")).to_be_visible()
         page.wait_for_selector(".js-plotly-plot .main-svg")
-        _idle(page)
+        idle(page)
         expect(page.get_by_text("1 run", exact=True)).to_be_visible()
         page.screenshot(path=str(tmp_path / "4-compare.png"), full_page=True)
-        _no_traceback(page)
+        no_traceback(page)
         browser.close()

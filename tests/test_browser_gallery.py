@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
-from support import train_tracked, streamlit_server
+from support import CHROMIUM, CHROMIUM_ARGS, needs_chromium, no_traceback, streamlit_server, train_tracked
 
 
 REPO = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 TINY = {"steps": 60, "batch_size": 64, "eval_samples": 500, "grid_size": 32, "log_every": 10}
 PANELS_JS = """() => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
                       .map(e => e.innerText).filter(t => t.includes(' — step '))"""
@@ -27,8 +24,7 @@ CURSOR_JS = """() => [...document.querySelectorAll('.js-plotly-plot')]
                       .flatMap(p => (p.data || []).filter(t => t.name === 'cursor').map(t => t.x[0]))"""
 
 pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM),
-                                reason="needs Debian's chromium at /usr/bin/chromium")
+pytestmark = needs_chromium
 
 
 def _train(preset: str, name: str, **overrides) -> str:
@@ -53,9 +49,6 @@ def _steps(captions: list[str]) -> list[int]:
     return [int(re.search(r" — step (\d+)", c).group(1)) for c in captions]
 
 
-def _no_traceback(page) -> None:
-    assert page.locator('[data-testid="stException"]').count() == 0, page.locator(
-        '[data-testid="stException"]').first.inner_text()
 
 
 def test_one_slider_moves_every_panel_and_the_cursor(gallery_server, tmp_path):
@@ -63,12 +56,12 @@ def test_one_slider_moves_every_panel_and_the_cursor(gallery_server, tmp_path):
 
     base, runs = gallery_server
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1500, "height": 1600})
         page.goto(f"{base}/gallery?runs={','.join(runs)}", timeout=120_000)
         page.wait_for_function(f"() => ({PANELS_JS})().length === 3", timeout=120_000)
         page.wait_for_function(f"() => ({CURSOR_JS})().length === 1", timeout=60_000)
-        _no_traceback(page)
+        no_traceback(page)
         before = page.evaluate(PANELS_JS)
         assert ["ns-ring" in before[0], "wgan-grid" in before[1], "lsgan-ring" in before[2]] == [True] * 3
         assert _steps(before) == [60, 60, 60] and page.evaluate(CURSOR_JS) == [60]
@@ -78,7 +71,7 @@ def test_one_slider_moves_every_panel_and_the_cursor(gallery_server, tmp_path):
         thumb.focus()
         thumb.press("Home")  # the first snapshot step: 0
         page.wait_for_function(f"() => ({PANELS_JS})().every(t => t.includes(' — step 0'))", timeout=60_000)
-        _no_traceback(page)
+        no_traceback(page)
         page.wait_for_function(f"() => ({CURSOR_JS})()[0] === 0", timeout=60_000)
         after = page.evaluate(PANELS_JS)
         assert len(after) == 3 and all(a != b for a, b in zip(after, before))  # every panel changed step
@@ -92,7 +85,7 @@ def test_one_slider_moves_every_panel_and_the_cursor(gallery_server, tmp_path):
         assert _steps(moved) == [20, 0, 0]
         assert "nearest earlier" not in moved[0]
         assert all("no snapshot at 20, nearest earlier" in t for t in moved[1:])
-        _no_traceback(page)
+        no_traceback(page)
         page.screenshot(path=str(tmp_path / "gallery_step20.png"), full_page=True, timeout=120_000)
         browser.close()
     assert (tmp_path / "gallery_step20.png").stat().st_size > 10_000

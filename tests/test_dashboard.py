@@ -289,26 +289,51 @@ def test_final_metrics_table_marks_best_by_direction():
     assert not best["runs"].any()
 
 
-def test_badges():
+def _dejavu_sans_covers(text: str) -> bool:
+    """Whether DejaVu Sans, Debian's default font (matplotlib ships the same file), has a glyph for every char."""
+    from pathlib import Path
+
+    import matplotlib
+    from fontTools.ttLib import TTFont
+
+    cmap = TTFont(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf").getBestCmap()
+    return all(ord(ch) in cmap for ch in text)
+
+
+def test_badges_are_coloured_text_that_debians_default_font_draws():
     from dashboard import figures
+    from engine.health import LABELS
 
-    assert figures.health_badge("mode_collapse") == "🟠 mode collapse"
-    assert figures.health_badge("") == "" and figures.health_badge("new_label").startswith("⚪")
-    from engine.health import LABELS  # every label the engine can write has a badge of its own
-
-    assert set(LABELS) <= set(figures.HEALTH_BADGES) and "⚪" not in figures.HEALTH_BADGES.values()
-    assert len(set(figures.HEALTH_BADGES.values())) == len(figures.HEALTH_BADGES)
-    assert figures.status_badge("finished") == "✅ finished"
+    assert figures.health_badge("mode_collapse") == f"{figures.BADGE_DOT} mode collapse"
+    assert figures.health_badge("") == "" and figures.status_badge(None) == ""
+    # every label the engine can write, and every run state, has a colour of its own
+    assert set(LABELS) <= set(figures.HEALTH_COLORS)
+    assert len(set(figures.HEALTH_COLORS.values())) == len(figures.HEALTH_COLORS)
+    assert set(figures.STATUS_COLORS) == {"queued", "running", "finished", "failed", "killed"}
+    assert len(set(figures.STATUS_COLORS.values())) == len(figures.STATUS_COLORS)
+    assert figures.badge_css("failed", figures.STATUS_COLORS).startswith(f"color: {figures.STATUS_COLORS['failed']}")
+    assert figures.badge_css("new_label", figures.HEALTH_COLORS).startswith(f"color: {figures.UNKNOWN_BADGE_COLOR}")
+    assert figures.badge_css("", figures.HEALTH_COLORS) == ""
+    # no emoji: each badge is drawn by DejaVu Sans (an emoji like U+1F7E0 is not, and shows as an empty box)
+    assert not _dejavu_sans_covers("\U0001F7E0")
+    for text in [figures.health_badge(label) for label in LABELS] + \
+            [figures.status_badge(s) for s in figures.STATUS_COLORS]:
+        assert _dejavu_sans_covers(text), text
 
 
 # ----------------------------------------------------------------------------------------------- the pages
 def test_runs_page_lists_runs_with_badges(env):
+    from dashboard import figures
+
     at = app()
     no_exception(at)
     assert at.title[0].value == "Runs"
     table = at.dataframe[0].value
     assert len(table) == 6
-    assert "🟠 mode collapse" in set(table["health"])
+    assert f"{figures.BADGE_DOT} mode collapse" in set(table["health"])
+    # the badges are coloured (a pandas Styler), not emoji: the label's colour reaches the page
+    styles = at.dataframe[0].proto.arrow_data.styler.styles
+    assert figures.HEALTH_COLORS["mode_collapse"] in styles and figures.STATUS_COLORS["finished"] in styles
     assert {"modes", "fid", "progress"} <= set(table.columns)
     assert "6 runs shown" in texts(at)
     labels = [b.label for b in at.button]
@@ -343,13 +368,13 @@ def test_readonly_hides_launch_and_actions(env, monkeypatch):
     labels = [b.label for b in at.button]
     assert "Stop" not in labels and "Delete" not in labels and "Relaunch" not in labels
     with pytest.raises(ValueError, match="Could not find a navigation page"):  # not in the navigation
-        at.switch_page("pages/launch.py")
-    at.switch_page("pages/compare.py").run()
+        at.switch_page("views/launch.py")
+    at.switch_page("views/compare.py").run()
     no_exception(at)
 
 
 def test_launch_form_presets_validation_and_sweep_count(env):
-    at = app("pages/launch.py")
+    at = app("views/launch.py")
     no_exception(at)
     assert at.title[0].value == "Launch"
     # every config field is a widget, with its doc as help
@@ -389,8 +414,10 @@ def test_launch_form_presets_validation_and_sweep_count(env):
 def test_launch_submits_and_runs_page_shows_the_queued_runs(env):
     from dashboard import data
 
-    at = app("pages/launch.py")
+    at = app("views/launch.py")
+    at.multiselect(key="keep.launch.sweep.losses").set_value([])  # the first sweep's losses: one config instead
     at.number_input(key="keep.launch.steps").set_value(50)
+    at.number_input(key="keep.launch.seed").set_value(3)
     at.number_input(key="keep.launch.sweep.seeds").set_value(2)
     at.text_input(key="keep.launch.sweep.name").set_value("from the test").run()
     at.button(key="launch.submit").click().run()
@@ -400,7 +427,7 @@ def test_launch_submits_and_runs_page_shows_the_queued_runs(env):
     df = data.runs()
     new = df[df["sweep_name"] == "from the test"]
     assert len(new) == 2 and set(new["status"]) == {"queued"} and set(new["steps"]) == {50}
-    assert set(new["seed"]) == {0, 1}
+    assert set(new["seed"]) == {3, 4}  # from the form's seed up
     table = at.dataframe[0].value
     assert set(new["run_id"]) <= set(table["run_id"])
     # stop them (queued: killed at once), then delete them
@@ -411,22 +438,28 @@ def test_launch_submits_and_runs_page_shows_the_queued_runs(env):
     assert not set(new["run_id"]) & set(data.runs()["run_id"])
 
 
-def test_relaunch_copies_config_and_seed(env):
+def test_relaunch_copies_config_and_seed_into_the_original_sweep(env):
     from dashboard import data
 
-    new = data.relaunch([env["hinge"][1]])
+    original = env["hinge"][1]
+    new = data.relaunch([original])
+    again = data.relaunch(new)  # a relaunch of a relaunch repeats the same original
     try:
-        df = data.runs_by_id([env["hinge"][1], *new])
-        old_cfg, new_cfg = data.configs(df).values()
-        assert new_cfg == old_cfg and df["status"].iloc[1] == "queued" and df["preset"].iloc[1] == "hinge"
+        df = data.runs_by_id([original, *new, *again])
+        old_cfg, new_cfg, new_cfg2 = data.configs(df).values()
+        assert new_cfg == old_cfg == new_cfg2 and df["status"].iloc[1] == "queued" and df["preset"].iloc[1] == "hinge"
+        # the same sweep (bug: a new one, so "Compare sweep" on the original left it out), told apart by name
+        assert set(df["sweep"]) == {"sw-hinge"} and set(df["sweep_name"]) == {"hinge sweep"}
+        assert df["name"].tolist() == ["hinge s1", "hinge s1 (relaunch 1)", "hinge s1 (relaunch 2)"]
+        assert df["relaunch_of"].tolist() == ["", original, original]
     finally:
-        data.delete(new)
+        data.delete(new + again)
 
 
 def test_compare_page_groups_seeds_with_bands_and_tables(env):
     from dashboard import data
 
-    at = app("pages/compare.py", session={data.SELECTION_KEY: env["ns"] + env["hinge"] + env["queued"]})
+    at = app("views/compare.py", session={data.SELECTION_KEY: env["ns"] + env["hinge"] + env["queued"]})
     no_exception(at)
     assert at.title[0].value == "Compare"
     assert at.selectbox(key="keep.compare.metric").value == "metric/modes"
@@ -456,7 +489,7 @@ def test_compare_page_groups_seeds_with_bands_and_tables(env):
 def test_compare_page_metric_switch_wall_time_log_and_groupby(env):
     from dashboard import data
 
-    at = app("pages/compare.py", session={data.SELECTION_KEY: env["ns"] + env["hinge"]})
+    at = app("views/compare.py", session={data.SELECTION_KEY: env["ns"] + env["hinge"]})
     at.selectbox(key="keep.compare.metric").set_value("d/real")
     at.radio(key="keep.compare.x").set_value("wall time")
     at.toggle(key="keep.compare.log_y").set_value(True)
@@ -480,7 +513,7 @@ def test_compare_chart_controls_keep_their_defaults_without_streamlits_duplicate
     log.addHandler(handler)
     policies._shown_default_value_warning = False  # Streamlit warns once per process; this test wants to see it
     try:
-        at = app("pages/compare.py", session={data.SELECTION_KEY: env["ns"]})
+        at = app("views/compare.py", session={data.SELECTION_KEY: env["ns"]})
         assert at.slider(key="keep.compare.smoothing").value == pytest.approx(0.6)
         assert at.number_input(key="keep.compare.points").value == 400
         assert [at.toggle(key=f"keep.compare.{k}").value for k in ("robust", "envelope", "theory")] == \
@@ -496,7 +529,7 @@ def test_compare_chart_controls_keep_their_defaults_without_streamlits_duplicate
 
 
 def test_compare_page_from_a_sweep_link(env):
-    at = app("pages/compare.py", query={"sweep": "sw-ns"})
+    at = app("views/compare.py", query={"sweep": "sw-ns"})
     no_exception(at)
     assert sorted(at.dataframe[0].value["runs"]) == [3]
 
@@ -504,13 +537,13 @@ def test_compare_page_from_a_sweep_link(env):
 def test_compare_page_without_selection_or_metrics(env):
     from dashboard import data
 
-    at = app("pages/compare.py")
+    at = app("views/compare.py")
     no_exception(at)
     assert "No runs selected" in texts(at)
-    at = app("pages/compare.py", session={data.SELECTION_KEY: env["queued"]})
+    at = app("views/compare.py", session={data.SELECTION_KEY: env["queued"]})
     no_exception(at)
     assert "not logged any metric yet" in texts(at)
-    at = app("pages/compare.py", session={data.SELECTION_KEY: ["0" * 32]})
+    at = app("views/compare.py", session={data.SELECTION_KEY: ["0" * 32]})
     no_exception(at)
     assert "not in this store" in texts(at)
 
@@ -521,7 +554,7 @@ def test_every_page_survives_an_empty_store(tmp_path, monkeypatch):
     at = app()
     no_exception(at)
     assert "No runs yet" in texts(at)
-    for page in ("pages/compare.py", "pages/launch.py", "pages/gallery.py", "pages/artifacts.py"):
+    for page in ("views/compare.py", "views/launch.py", "views/gallery.py", "views/artifacts.py"):
         at.switch_page(page).run()
         no_exception(at)
 
@@ -534,10 +567,10 @@ def test_every_page_survives_a_down_server(monkeypatch):
     at = app()
     no_exception(at)
     assert at.error and "not reachable" in at.error[0].value
-    at = app("pages/compare.py", query={"sweep": "x"})
+    at = app("views/compare.py", query={"sweep": "x"})
     no_exception(at)
     assert at.error and "not reachable" in at.error[0].value
-    for page in ("pages/gallery.py", "pages/artifacts.py"):
+    for page in ("views/gallery.py", "views/artifacts.py"):
         at.switch_page(page).run()
         no_exception(at)
 

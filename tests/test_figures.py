@@ -174,3 +174,128 @@ def test_long_group_labels_go_under_the_plot_and_grow_it():
                                  height=480)
     assert long.layout.legend.orientation == "h" and long.layout.legend.y < 0
     assert long.layout.height == 480 + 2 * figures.LEGEND_ROW_PX
+
+
+# ------------------------------------------------------------------------- ranges, colours and notes (issue 13)
+def test_metric_range_comes_from_the_metrics_registry():
+    inf = math.inf
+    assert figures.metric_range("metric/modes", ["ring"]) == (0.0, 8.0)
+    assert figures.metric_range("metric/modes", ["grid"]) == (0.0, 25.0)
+    assert figures.metric_range("metric/modes", ["ring", "grid"]) == (0.0, 25.0)  # the widest of a mixed group
+    assert figures.metric_range("metric/modes", ["not-a-dataset"]) == (0.0, inf)  # K unknown: no upper bound
+    assert figures.metric_range("metric/rkl_hq", ["ring"]) == (0.0, pytest.approx(math.log(8)))
+    assert figures.metric_range("metric/hq", ["ring"]) == (0.0, 100.0)
+    for m in ("metric/precision", "metric/recall", "metric/coverage", "theory/d_err"):
+        assert figures.metric_range(m, ["grid"]) == (0.0, 1.0)
+    for m in ("metric/density", "metric/fid", "metric/w1"):
+        assert figures.metric_range(m, ["grid"]) == (0.0, inf)
+    assert figures.metric_range("metric/jsd") == (0.0, pytest.approx(math.log(2)))
+    assert figures.metric_range("theory/v_star") == (pytest.approx(-math.log(4)), 0.0)
+    # D's mean outputs are probabilities only for the BCE losses; lsgan's and the critics' are raw
+    assert figures.metric_range("d/real", ["ring"], ["ns", "minimax"]) == (0.0, 1.0)
+    assert figures.metric_range("d/fake", ["ring"], ["ns", "hinge"]) == (-inf, inf)
+    assert figures.metric_range("d/real", ["ring"], ["lsgan"]) == (-inf, inf)
+    assert figures.metric_range("loss/g", ["ring"], ["ns"]) == (-inf, inf)
+
+
+def test_every_registered_metric_declares_a_range_that_its_values_keep():
+    import torch
+
+    from engine import metrics
+    from engine.data import get_dataset
+
+    for m in metrics.METRICS.values():
+        assert set(m.ranges) == set(m.keys), m.keys
+    for name in ("ring", "grid"):
+        mix = get_dataset(name)
+        real = mix.sample(600, torch.Generator().manual_seed(1)).double().numpy()
+        good = mix.sample(600, torch.Generator().manual_seed(2)).double().numpy()
+        collapsed = mix.means[0] + 0.5 * mix.sigma * np.random.default_rng(0).normal(size=(600, 2))
+        for fake in (good, collapsed):
+            d = np.full(600, 0.5)
+            values = metrics.evaluate(mix, fake, real, d_real=d, d_fake=d, d_is_prob=True)
+            for key, v in values.items():
+                lo, hi = metrics.value_range(key, mix)
+                if np.isfinite(v):
+                    assert lo - 1e-9 <= v <= hi + 1e-9, (name, key, v, lo, hi)
+        assert metrics.evaluate(mix, collapsed, real)["metric/modes"] == 1.0  # the collapsed G is one mode
+
+
+def test_band_and_envelope_are_clipped_at_the_metrics_range():
+    x = np.arange(4.0)
+    y = np.array([0.2, 1.0, 7.5, 8.0])
+    series = [{"name": "ns (n=3)", "x": x, "y": y, "lo": y - 1.0, "hi": y + 1.0, "ymin": y - 2, "ymax": y + 2,
+               "range": (0.0, 8.0)},
+              {"name": "free", "x": x, "y": y, "lo": y - 1.0, "hi": y + 1.0}]
+    fig = figures.curves_figure(series)
+    by = {t.name: t for t in fig.data}
+    band, env = by["ns (n=3) band"], by["ns (n=3) min/max"]
+    # a count's band never promises -0.8 or 9 modes: hi along x, then lo back
+    np.testing.assert_allclose(band.y, [1.2, 2.0, 8.0, 8.0, 7.0, 6.5, 0.0, 0.0])
+    np.testing.assert_allclose(env.y, [2.2, 3.0, 8.0, 8.0, 6.0, 5.5, 0.0, 0.0])
+    assert band.meta == {"clipped": 3}  # lo < 0 at the first point, hi > 8 at the last two
+    smooth = {t.name: t for t in figures.curves_figure(series, smoothing=0.6).data}["ns (n=3) band"]
+    hi, lo = np.asarray(smooth.y[:4]), np.asarray(smooth.y[4:][::-1])
+    np.testing.assert_allclose(hi, np.minimum(ema_smooth(y + 1.0, 0.6), 8.0))  # clipped after smoothing
+    np.testing.assert_allclose(lo, np.maximum(ema_smooth(y - 1.0, 0.6), 0.0))
+    assert lo.min() == 0.0
+    assert by["free band"].meta is None and min(by["free band"].y) < 0  # no range: nothing clipped
+    ranges = {"ns (n=3)": (0.0, 8.0), "free": (-math.inf, math.inf), "grid (n=2)": (0.0, 25.0)}
+    note = figures.clipped_note(fig, "metric/modes", ranges)
+    assert note.startswith("band of 1 group(s) clipped at what metric/modes can take (0 to 8):")  # not 0 to 25
+    inside = figures.curves_figure([{**series[0], "lo": y * 0 + 0.1, "hi": y * 0 + 0.2}])
+    assert figures.clipped_note(inside, "metric/modes", ranges) == ""
+
+
+def test_group_colours_do_not_depend_on_which_groups_logged_the_metric():
+    from engine.curves import Curve
+
+    s = np.array([0.0, 10.0])
+
+    def curve(v):
+        return Curve(s, s, np.array([v, v]), np.array([v, v]), np.array([v, v]))
+
+    groups = {"a": ["r1"], "b": ["r2", "r3"], "c": ["r4"]}
+    every = {"r1": curve(1.0), "r2": curve(2.0), "r3": curve(3.0), "r4": curve(4.0)}
+    some = {"r2": every["r2"], "r4": every["r4"]}  # group a has not logged this metric (theory/v of a hinge run)
+
+    def colours(curves):
+        fig = figures.curves_figure(figures.grouped_series(curves, groups))
+        return {t.name.split(" (")[0]: t.line.color for t in fig.data if t.mode == "lines" and "band" not in t.name}
+
+    assert colours(every) == {"a": figures.PALETTE[0], "b": figures.PALETTE[1], "c": figures.PALETTE[2]}
+    assert colours(some) == {"b": figures.PALETTE[1], "c": figures.PALETTE[2]}
+
+
+def test_not_logged_notes_tell_runs_that_never_will_from_runs_that_may_yet():
+    runs = [{"active": False, "loss": "hinge", "dataset": "ring"}, {"active": False, "loss": "wgan", "dataset": "grid"},
+            {"active": True, "loss": "hinge", "dataset": "ring"},  # active, but a critic never logs theory/v
+            {"active": True, "loss": "ns", "dataset": "ring"}, {"active": False, "loss": "ns", "dataset": "ring"}]
+    notes = figures.not_logged_notes("theory/v", runs)
+    assert notes[0] == ("3 run(s) never log theory/v: the engine logs it only for losses whose D is a probability "
+                        "(minimax, ns, lsgan), and these are critics: hinge (2), wgan (1)")
+    assert notes[1] == "1 run(s) have not logged theory/v yet (still active: they may log it later)"
+    assert notes[2] == "1 ended run(s) never logged theory/v"
+    assert len(notes) == 3
+    # theory/v_star is logged for every loss; mode metrics need modes
+    assert figures.not_logged_notes("theory/v_star", runs[:1]) == ["1 ended run(s) never logged theory/v_star"]
+    spiral = [{"active": True, "loss": "ns", "dataset": "spiral"}]
+    assert figures.not_logged_notes("metric/modes", spiral) == [
+        "1 run(s) never log metric/modes: mode metrics need a data set with modes, not spiral (1)"]
+    assert figures.not_logged_notes("metric/fid", spiral) == [
+        "1 run(s) have not logged metric/fid yet (still active: they may log it later)"]
+    assert figures.not_logged_notes("metric/fid", []) == []
+
+
+def test_one_outside_the_view_note_and_a_view_that_covers_the_samples():
+    bounds = (-2.0, 2.0, -2.0, 2.0)  # ring-8's view
+    x = np.array([[0.0, 0.0], [3.9, 0.0], [0.0, -2.5], [np.nan, 0.0]])
+    assert figures.view_note(x, bounds) == "2 of 4 samples outside the view · 1 of 4 samples not finite"
+    assert figures.view_note(x[:1], bounds) == "" and figures.view_note(None, bounds) == ""
+    view = figures.covering_view(x, bounds)
+    assert view == pytest.approx((-3.9 * 1.05, 3.9 * 1.05, -3.9 * 1.05, 3.9 * 1.05))  # square, centred on the data
+    assert figures.view_note(x, view) == "1 of 4 samples not finite"
+    assert figures.covering_view(x[:1], bounds) == bounds  # never narrower than the data set's own view
+    far = np.array([[0.0, 0.0], [1e6, 0.0]])  # a diverged G
+    assert figures.covering_view(far, bounds) == (-6.0, 6.0, -6.0, 6.0)  # capped at 3x
+    assert figures.view_note(far, figures.covering_view(far, bounds)) == "1 of 2 samples outside the view"

@@ -48,6 +48,7 @@ def store(tmp_path_factory):
         yield {
             "ns": train_run("ns", "ns-ring", eval_every=50, seed=0),  # snapshots 0, 50, 100
             "wgan": train_run("wgan-gp", "wgan-grid", eval_every=60, dataset="grid", seed=1),  # 0, 60, 100
+            "mbd": train_run("mbdisc", "mbd-ring", eval_every=20, seed=2, steps=20),  # 0, 20
             "broken": broken_run(),
             "queued": tracking.create_run(build_config("ns", TINY).to_dict(), run_name="waiting",
                                           status="SCHEDULED"),
@@ -192,7 +193,7 @@ def test_gallery_slider_moves_every_panel_and_says_where_a_snapshot_stands_in(st
     from dashboard import data
 
     ids = [store["ns"], store["wgan"], store["broken"], store["queued"]]
-    at = app("pages/gallery.py", session={data.SELECTION_KEY: ids})
+    at = app("views/gallery.py", session={data.SELECTION_KEY: ids})
     slider = at.select_slider(key="keep.gallery.step")
     assert [int(o) for o in slider.options] == [0, 50, 60, 100] and int(slider.value) == 100
     caps = panel_captions(at)
@@ -213,12 +214,25 @@ def test_gallery_slider_moves_every_panel_and_says_where_a_snapshot_stands_in(st
     assert "— step 50 · no snapshot at 60, nearest earlier" in caps[0] and "— step 60" in caps[1]
 
 
+def test_a_minibatch_discrimination_field_says_what_it_was_scored_against(store):
+    from dashboard import data
+
+    at = app("views/gallery.py", session={data.SELECTION_KEY: [store["ns"], store["mbd"]]})
+    no_exception(at)
+    ns, mbd = panel_captions(at)
+    # batch 64: each grid point scored as the one new member of a batch of 63 fixed real samples
+    assert "fixed minibatch of 63 real samples" in mbd and "minibatch" not in ns
+    out = data.sample_checkpoint(store["mbd"], "checkpoints/final.pt", seed=0, n=64)
+    assert out["field"]["d_reference"] == "63 real samples"
+    np.testing.assert_allclose(out["field"]["d"], data.load_field(store["mbd"], 20)["d"], rtol=1e-5, atol=1e-6)
+
+
 def test_gallery_loss_chart_cursor_follows_the_slider(store):
     import json
 
     from dashboard import data
 
-    at = app("pages/gallery.py", session={data.SELECTION_KEY: [store["ns"], store["wgan"]]})
+    at = app("views/gallery.py", session={data.SELECTION_KEY: [store["ns"], store["wgan"]]})
     at.select_slider(key="keep.gallery.step").set_value(60)
     at.run()
     specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
@@ -231,7 +245,7 @@ def test_gallery_loss_chart_cursor_follows_the_slider(store):
 def test_gallery_beside_arrows_filmstrip_and_theory(store):
     from dashboard import data
 
-    at = app("pages/gallery.py", session={data.SELECTION_KEY: [store["ns"], store["wgan"]]})
+    at = app("views/gallery.py", session={data.SELECTION_KEY: [store["ns"], store["wgan"]]})
     at.toggle(key="keep.gallery.beside").set_value(True)
     at.toggle(key="keep.gallery.arrows").set_value(True)
     at.run()
@@ -255,7 +269,7 @@ def test_gallery_beside_arrows_filmstrip_and_theory(store):
 
 
 def test_gallery_without_a_selection_offers_a_picker(store):
-    at = app("pages/gallery.py")
+    at = app("views/gallery.py")
     assert "No runs selected" in texts(at)
     at.multiselect(key="gallery.pick").set_value([store["ns"]])
     at.run()
@@ -264,7 +278,7 @@ def test_gallery_without_a_selection_offers_a_picker(store):
 
 
 def test_gallery_reads_the_selection_from_the_link(store):
-    at = app("pages/gallery.py", query={"runs": f"{store['ns']},{store['wgan']}"})
+    at = app("views/gallery.py", query={"runs": f"{store['ns']},{store['wgan']}"})
     assert len(panel_captions(at)) == 2
 
 
@@ -279,7 +293,7 @@ def _all_files(run_id: str, folder: str | None = None) -> list[str]:
 
 
 def test_artifacts_page_tree_previews_downloads_and_sampling(store):
-    at = app("pages/artifacts.py", query={"run": store["ns"]})
+    at = app("views/artifacts.py", query={"run": store["ns"]})
     assert at.selectbox(key="keep.artifacts.run").value == store["ns"]
     files = at.selectbox(key="keep.artifacts.file")
     assert files.value == "config.json" and any(o.startswith("checkpoints/final.pt  (") for o in files.options)
@@ -303,7 +317,7 @@ def test_artifacts_page_tree_previews_downloads_and_sampling(store):
 
 
 def test_artifacts_page_reports_corrupt_files_and_empty_runs(store):
-    at = app("pages/artifacts.py", query={"run": store["broken"]})
+    at = app("views/artifacts.py", query={"run": store["broken"]})
     for path, words in (("samples/step_0000000.npz", "not a readable .npz"),
                         ("checkpoints/last.pt", "not a readable checkpoint"), ("plots/loss.png", "could not be read")):
         at.selectbox(key="keep.artifacts.file").set_value(path)

@@ -104,3 +104,43 @@ def test_cursor_chart_marks_each_run_at_the_step_nearest_the_cursor():
     assert cursor.meta == {"cursor": 18.0} and list(cursor.x) == [18.0, 18.0]
     assert list(cursor.y) == [1.0, 4.0]  # spans every run's finite values
     assert fig.layout.yaxis.title.text == "loss/d"
+
+
+def test_panel_explains_itself_with_a_title_a_colour_bar_and_its_runs_frame():
+    ticks = [(0, "0 only G"), (0.5, "½"), (1, "1 only data")]
+    fig = figures.gallery_panel_figure(None, field={**GRID, "title": "D*", "zmin": 0.0, "zmax": 1.0, "ticks": ticks},
+                                       means=MEANS, sigma=0.01, bounds=BOUNDS, title="D* = p_data / (p_data + p_g)",
+                                       frame_color="#636EFA")
+    assert fig.layout.title.text == "D* = p_data / (p_data + p_g)"  # the panel's, not the colour bar's
+    heat = _by_name(fig)["D*"]
+    assert heat.showscale is not False and heat.colorbar.title.text == "D*"
+    assert list(heat.colorbar.tickvals) == [0, 0.5, 1] and list(heat.colorbar.ticktext) == ["0 only G", "½",
+                                                                                            "1 only data"]
+    assert (heat.zmin, heat.zmax) == (0.0, 1.0)  # the bar's range is the probability's, the same in every panel
+    assert fig.layout.xaxis.linecolor == fig.layout.yaxis.linecolor == "#636EFA" and fig.layout.xaxis.mirror
+    plain = figures.gallery_panel_figure(X)
+    assert plain.layout.title.text is None and not plain.layout.xaxis.showline
+
+
+def test_truth_note_promises_only_what_can_be_seen_at_the_drawn_scale():
+    ring = dict(name="ring", has_modes=True, n_modes=8, sigma=0.01, width=4.0, cell=4.0 / 89)
+    note = figures.truth_note([ring], contours=True)
+    assert "× the 8 mode centres" in note and "3σ high-quality radius 0.03 (σ = 0.01)" in note
+    assert "in this 4-wide view they hide under the ×" in note and "zoom in" in note
+    assert "no log p_data contours: its modes are narrower than the 0.045-wide grid cells" in note
+    assert "grey lines" not in note
+    wide = dict(ring, sigma=0.2, cell=0.1)  # circles a tenth of the view and a grid finer than sigma
+    note = figures.truth_note([wide], contours=True)
+    assert "hide" not in note and "grey lines the contours of log p_data" in note
+    spiral = dict(name="spiral", has_modes=False, n_modes=400, sigma=0.05, width=6.0, cell=6.0 / 89)
+    assert figures.truth_note([spiral], contours=True) == "spiral: grey lines, contours of log p_data"
+    assert figures.truth_note([spiral], contours=False) == "spiral: no modes to mark"
+    assert not figures.contours_resolve(4.0 / 89, 0.01, True) and figures.contours_resolve(6.0 / 89, 0.05, False)
+    assert not figures.contours_resolve(None, 0.05, False)
+
+
+def test_theory_figures_use_the_runs_colour_and_label_the_share_bar():
+    fig = figures.value_function_figure([0, 1], [-1.3, -1.2], [-1.0, -1.1], color="#00CC96")
+    assert fig.data[0].line.color == "#00CC96" and fig.data[1].line.color != "#00CC96"
+    hist = figures.mode_histogram_figure([0, 1], np.array([[0.5, 0.5], [1.0, 0.0]]))
+    assert "share of" in hist.data[0].colorbar.title.text and hist.data[0].colorbar.tickformat == ".0%"

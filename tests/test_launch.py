@@ -20,7 +20,7 @@ import pytest
 from support import kill_groups, processes_using, wait_for
 
 from engine import launch, tracking
-from engine.config import FIELDS
+from engine.config import FIELDS, ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = ["--set", "steps=300", "--set", "batch_size=64", "--set", "eval_every=100", "--set", "g_width=32",
@@ -111,8 +111,52 @@ def test_expand_cap_and_empty_inputs(monkeypatch):
     assert len(launch.expand("ns", {}, {"loss": ["ns", "hinge", "lsgan"]}, seeds=1)) == 3
     with pytest.raises(launch.LaunchError, match="at least one seed"):
         launch.expand("ns", {}, None, seeds=0)
-    with pytest.raises(launch.LaunchError, match="empty list"):
+    with pytest.raises(launch.LaunchError, match="--sweep: loss has no values"):
         launch.parse_sweep(["loss= , "])
+
+
+def test_seeds_count_from_the_runs_own_seed_and_a_seed_sweep_is_honoured():
+    # a count starts at the seed that was set (bug: it always started at 0, over --set seed and --sweep seed)
+    assert [cfg.seed for _, cfg in launch.expand("ns", {"seed": "5"}, None, seeds=3)] == [5, 6, 7]
+    assert [cfg.seed for _, cfg in launch.expand("ns", {}, None, seeds=2)] == [0, 1]
+    planned = launch.expand("best-grid", {}, launch.parse_sweep(["seed=10,11"]), seeds=1)
+    assert [cfg.seed for _, cfg in planned] == [10, 11]
+    assert [launch.run_name(cfg, p, ["seed"]) for p, cfg in planned] == ["best-grid s10", "best-grid s11"]
+    # a seed sweep times another axis: each combination gets exactly the listed seeds
+    planned = launch.expand("ns", {}, launch.parse_sweep(["seed=3,7", "loss=ns,hinge"]), seeds=1)
+    assert sorted((cfg.loss, cfg.seed) for _, cfg in planned) == [("hinge", 3), ("hinge", 7), ("ns", 3), ("ns", 7)]
+    assert [cfg.seed for _, cfg in launch.expand("ns", {"seed": 4}, None, seeds=[4])] == [4]  # a relaunch
+
+
+@pytest.mark.parametrize("args, field, words", [
+    (({"seed": 5}, {"seed": [1, 2]}, 1), "seed", "seed: set to 5 and swept over 1, 2"),
+    (({}, {"seed": [1, 2]}, 3), "seeds", "--seeds: 3 seeds per combination and a sweep over seed (1, 2)"),
+    (({}, {"seed": [1, 2]}, [0]), "seeds", "--seeds: 1 seeds per combination and a sweep over seed"),
+    (({"seed": 3}, None, [3, 4]), "seed", "seed: set to 3 and also given as seeds [3, 4]"),
+    (({}, None, [3, 3]), "seeds", "--seeds: [3, 3] repeats a seed"),
+])
+def test_contradictory_seeds_are_refused_naming_the_input(args, field, words):
+    with pytest.raises(launch.LaunchError) as exc:
+        launch.expand("ns", *args)
+    assert exc.value.field == field and exc.value.worded(launch.CLI_WORDS).startswith(words)
+
+
+@pytest.mark.parametrize("items, message", [
+    (["lr_d=1e-4", "lr_d=2e-4"], "--sweep: lr_d is given twice"),  # bug: silently kept the last one
+    (["seed=0,0"], "--sweep: seed lists 0 twice"),  # bug: two identical runs
+    (["lr_d=1e-4,0.0001"], "--sweep: lr_d lists 1e-4 and 0.0001, one value"),
+    (["dataset=mnist"], "--sweep: dataset: 'mnist' is not allowed"),
+    (["steps=-5"], "--sweep: steps: -5 is out of range"),
+    (["preset=ns,nope"], "--sweep: preset 'nope' is unknown"),
+    (["loss"], "--sweep: expected field=value"),
+])
+def test_parse_sweep_checks_each_value_and_names_the_place_it_was_typed(items, message):
+    with pytest.raises((launch.LaunchError, ConfigError)) as exc:
+        launch.parse_sweep(items)
+    assert str(exc.value).startswith(message), str(exc.value)
+    with pytest.raises((launch.LaunchError, ConfigError)) as exc:
+        launch.parse_sweep(items, flag="More axes")
+    assert str(exc.value).startswith("More axes: ") and "--" not in str(exc.value)
 
 
 def test_bad_submits_exit_2_with_one_line_and_create_nothing(store):
@@ -124,6 +168,10 @@ def test_bad_submits_exit_2_with_one_line_and_create_nothing(store):
         "unknown swept field": ["--sweep", "nofield=1,2"],
         "bad value in a sweep": ["--sweep", "loss=ns,bogus"],
         "no seeds": ["--seeds", "0"],
+        "a seed set and swept": ["--set", "seed=5", "--sweep", "seed=1,2"],
+        "a seed count and a seed sweep": ["--seeds", "2", "--sweep", "seed=1,2"],
+        "a field swept twice": ["--sweep", "lr_d=1e-4", "--sweep", "lr_d=2e-4"],
+        "a value swept twice": ["--sweep", "seed=0,0"],
     }
     procs = {name: subprocess.Popen([sys.executable, "-m", "engine.launch", "submit", *args], cwd=REPO, text=True,
                                     env=store.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

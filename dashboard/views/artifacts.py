@@ -14,14 +14,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-import sys
-
-# Opened by its own URL on a fresh server, Streamlit runs this page without app.py, whose directory
-# is the only one on sys.path: put the repository root there so `dashboard` and `engine` import.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from dashboard import data, figures  # noqa: E402
-from dashboard.app import ensure_router  # noqa: E402
+from dashboard import data, figures
 
 KEEP = "keep.artifacts."  # app.py keeps widget keys with the "keep." prefix across page visits
 RUN_KEY, FILE_KEY, SAMPLE_KEY = KEEP + "run", KEEP + "file", "artifacts.sample_request"
@@ -54,6 +47,12 @@ def choose_run() -> tuple[str | None, dict[str, Any]]:
         st.info("No runs in this store yet.")
         return None, {}
     wanted = st.query_params.get("run")
+    if wanted is not None and wanted not in rows:
+        # A link to a run of another store (or a mistyped id) must not quietly show some other run.
+        shown = wanted.replace("`", "'")[:80]
+        st.error(f"Run `{shown}` is not in this store ({data.describe_store()}).")
+        st.page_link("views/runs.py", label="Browse the runs of this store", icon=":material/table_rows:")
+        return None, {}
     if wanted in rows and RUN_KEY not in st.session_state:
         st.session_state[RUN_KEY] = wanted
     if st.session_state.get(RUN_KEY) not in options:
@@ -98,7 +97,11 @@ def npz_preview(arrays: dict[str, np.ndarray], path: str, dataset: str) -> None:
     x = arrays.get("x")
     if x is not None and x.ndim == 2 and x.shape[1] == 2 and x.dtype.kind == "f":
         step = f" at step {int(arrays['step'])}" if "step" in arrays and arrays["step"].shape == () else ""
-        st.caption(f"Samples snapshot{step}: {len(x)} points over the data set's modes")
+        if view["bounds"] is not None:  # widened to the samples (up to a cap), so that none is silently cut off
+            view["bounds"] = figures.covering_view(x, view["bounds"])
+        outside = figures.view_note(x, view["bounds"])
+        st.caption(f"Samples snapshot{step}: {len(x)} points over the data set's modes"
+                   + (f" · {outside}" if outside else ""))
         st.plotly_chart(figures.gallery_panel_figure(x, color="#111111", marker_size=3, height=480, **view),
                         key="artifacts.npz.samples", config=PLOT_CONFIG)
     if {"xs", "ys", "d"} <= arrays.keys() and arrays["d"].shape == (len(arrays["ys"]), len(arrays["xs"])):
@@ -124,12 +127,20 @@ def checkpoint_preview(run_id: str, path: str, summary: dict[str, Any]) -> None:
     with st.form(f"artifacts.sample_form.{run_id}.{path}", border=True):
         st.markdown("**Sample this checkpoint**")
         c = st.columns(4)
-        seed = c[0].number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1)
-        count = c[1].number_input("Count", min_value=1, max_value=data.MAX_CHECKPOINT_SAMPLES, value=2500, step=500)
+        # No min/max: the browser would keep an out-of-range number in the box and sample the last accepted one.
+        seed = c[0].number_input("Seed", value=0, step=1)
+        count = c[1].number_input("Count", value=2500, step=500)
         ema = c[2].toggle("EMA generator", value=summary["has_G_ema"], disabled=not summary["has_G_ema"])
         grads = c[3].toggle("∇D arrows (autograd)", value=True)
         if st.form_submit_button("Sample"):
             st.session_state[SAMPLE_KEY] = (run_id, path, int(seed), int(count), bool(ema), bool(grads))
+    problems = [f"{label}: {value} is out of range, allowed {lo} to {hi:,}" for label, value, lo, hi in
+                (("Seed", int(seed), 0, 2**31 - 1), ("Count", int(count), 1, data.MAX_CHECKPOINT_SAMPLES))
+                if not lo <= value <= hi]
+    if problems:
+        st.error("; ".join(problems))
+        st.session_state.pop(SAMPLE_KEY, None)
+        return
     request = st.session_state.get(SAMPLE_KEY)
     if not request or request[:2] != (run_id, path):
         return
@@ -151,14 +162,17 @@ def checkpoint_preview(run_id: str, path: str, summary: dict[str, Any]) -> None:
     heat = {"xs": field["xs"], "ys": field["ys"], "z": field["d"], "title": "D" if prob else "D raw",
             "zmin": 0.0 if prob else None, "zmax": 1.0 if prob else None}
     arrows = (out["x"][:len(out["grad"])], out["grad"]) if len(out["grad"]) else None
+    bounds = figures.covering_view(x, m.bounds())  # widened to the samples (up to a cap); D stays on its grid
     fig = figures.gallery_panel_figure(x, field=heat, arrows=arrows, means=m.means if m.has_modes else None,
-                                       sigma=m.sigma if m.has_modes else None, bounds=m.bounds(), color="#111111",
+                                       sigma=m.sigma if m.has_modes else None, bounds=bounds, color="#111111",
                                        marker_size=3, arrow_color="#00b050", height=560)
     st.plotly_chart(fig, key="artifacts.ckpt.samples", config=PLOT_CONFIG)
+    outside = figures.view_note(x, bounds)
+    reference = f"; {figures.reference_note(field.get('d_reference'))}" if field.get("d_reference") else ""
     st.caption(f"{len(out['x'])} samples of {out['generator']} at step {out['step']} from latents drawn with seed "
-               f"{seed}, over this checkpoint's D on the evaluation grid"
+               f"{seed}, over this checkpoint's D on the evaluation grid (the data set's bounds){reference}"
                + (f"; green arrows: ∇D at the first {len(out['grad'])} samples by torch autograd through D"
-                  if arrows else "") + ".")
+                  if arrows else "") + (f"; {outside}" if outside else "") + ".")
 
 
 def preview(run_id: str, entry: dict[str, Any], dataset: str) -> None:
@@ -187,7 +201,6 @@ def preview(run_id: str, entry: dict[str, Any], dataset: str) -> None:
 
 
 def main() -> None:
-    ensure_router()
     st.title("Artifacts")
     run_id, row = choose_run()
     if run_id is None:

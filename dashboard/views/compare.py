@@ -13,17 +13,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-import sys
-from pathlib import Path
-
-# Opened by its own URL on a fresh server, Streamlit runs this page without app.py, whose directory
-# is the only one on sys.path: put the repository root there so `dashboard` and `engine` import.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from dashboard import data, figures, stats  # noqa: E402
-from dashboard.app import ensure_router  # noqa: E402
+from dashboard import data, figures, stats
 
 K = "keep.compare."
+ALPHA_RANGE = (0.001, 0.5)  # the significance level of the pairwise tests
 BANDS = {"std": "± std", "se": "± standard error", "ci95": "95 % CI (t)", "minmax": "min – max"}
 PREFERRED = ("metric/modes", "metric/fid", "loss/d", "loss/g")
 PLOT_CONFIG = {"displaylogo": False}
@@ -98,18 +91,24 @@ def _chart(df: pd.DataFrame, groups: dict[str, list[str]], o: dict) -> None:
     live = df.loc[df["active"], "run_id"].tolist()
     curves = data.curves(df["run_id"].tolist(), o["metric"], o["points"], live=live)
     series = figures.grouped_series(curves, groups, x=o["x"], band=o["band"], envelope=o["envelope"])
+    lacking = df.loc[~df["run_id"].isin(list(curves)), ["active", "loss", "dataset"]].to_dict("records")
     if not series:
-        st.info(f"None of the selected runs has logged {o['metric']} yet.")
+        st.info(" · ".join([f"None of the selected runs has logged {o['metric']}",
+                            *figures.not_logged_notes(o["metric"], lacking)]))
         return
+    by_run = df.set_index("run_id")
+    for s in series:  # each group's band stays inside what the metric can take for its data sets and losses
+        members = by_run.loc[s["meta"]["runs"]]
+        s["range"] = figures.metric_range(o["metric"], members["dataset"], members["loss"])
     refs = figures.references_for(o["metric"], set(df["loss"])) if o["theory"] else None
     fig = figures.curves_figure(series, smoothing=o["smoothing"], log_y=o["log_y"], robust_y=o["robust"],
                                 x_title="step" if o["x"] == "step" else "wall time (s)", y_title=o["metric"],
                                 references=refs, webgl=len(series) >= WEBGL_FROM, height=480)
     st.plotly_chart(fig, key="compare.chart", config=PLOT_CONFIG)
-    notes = []
-    lacking = len(df) - len(curves)
-    if lacking:
-        notes.append(f"{lacking} run(s) have not logged {o['metric']} yet")
+    notes = figures.not_logged_notes(o["metric"], lacking)
+    clipped = figures.clipped_note(fig, o["metric"], {s["name"]: s["range"] for s in series})
+    if clipped:
+        notes.append(clipped)
     if df["dataset"].nunique() > 1:
         notes.append("runs of several data sets: mode counts and distances are not on one scale")
     if o["metric"] in figures.REFERENCE_LINES and o["theory"] and not refs:
@@ -167,7 +166,11 @@ def _tests_section(runs_df: pd.DataFrame, finals: list[str]) -> None:
     metric = c1.selectbox("Metric", finals, key=K + "test_metric")
     test = c2.radio("Test", ["welch", "mannwhitney"], horizontal=True, key=K + "test",
                     format_func={"welch": "Welch's t", "mannwhitney": "Mann–Whitney U"}.get)
-    alpha = c3.number_input("α", 0.001, 0.5, 0.05, 0.01, key=K + "alpha")
+    # No min/max: the browser would keep an out-of-range α in the box and the tests would use the last one.
+    alpha = c3.number_input("α", step=0.01, format="%.3f", key=_seeded(K + "alpha", 0.05))
+    if not ALPHA_RANGE[0] <= alpha <= ALPHA_RANGE[1]:
+        st.error(f"α: {alpha:g} is out of range, allowed {ALPHA_RANGE[0]:g} to {ALPHA_RANGE[1]:g}")
+        return
     groups = {g: sub[metric].to_numpy() for g, sub in runs_df.groupby("group", sort=True)
               if np.isfinite(sub[metric].to_numpy(dtype=np.float64)).any()}
     if len(groups) < 2:
@@ -231,7 +234,7 @@ def render() -> None:
         return
     if not selected:
         st.info("No runs selected: pick rows (or a whole sweep) on the Runs page.")
-        st.page_link("pages/runs.py", label="Go to Runs", icon=":material/table_rows:")
+        st.page_link("views/runs.py", label="Go to Runs", icon=":material/table_rows:")
         return
     if len(df) < len(selected):
         st.warning(f"{len(selected) - len(df)} selected run(s) are not in this store any more.")
@@ -258,5 +261,4 @@ def render() -> None:
     _parallel_section(df, cfgs, finals)
 
 
-ensure_router()
 render()

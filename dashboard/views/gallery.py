@@ -16,15 +16,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-import sys
-from pathlib import Path
-
-# Opened by its own URL on a fresh server, Streamlit runs this page without app.py, whose directory
-# is the only one on sys.path: put the repository root there so `dashboard` and `engine` import.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from dashboard import data, figures  # noqa: E402
-from dashboard.app import ensure_router  # noqa: E402
+from dashboard import data, figures
 
 KEEP = "keep.gallery."  # app.py keeps widget keys with the "keep." prefix across page visits
 STEP_KEY, PLAY_KEY, TICK_KEY, PICK_KEY = KEEP + "step", "gallery.playing", "gallery.tick", "gallery.pick"
@@ -39,6 +31,7 @@ LEGEND = {"D(x)": "heatmap D(x): blue 1 = judged real, red 0 = judged fake (a cr
           "D*": "heatmap D* = p_data / (p_data + p_g): blue where the data outweighs the samples",
           "|D − D*|": "heatmap |D − D*|: white where D is optimal, dark red where it is far off",
           "nothing": ""}
+SIDE_TITLES = {"D*": "D* = p_data / (p_data + p_g)", "|D − D*|": "|D − D*|: how far D is from D*"}
 
 
 def default(key: str, value: Any) -> str:
@@ -71,11 +64,16 @@ def run_infos(df: pd.DataFrame) -> dict[str, dict[str, Any]]:
                 "dataset": row.get("dataset") or "", "loss": row.get("loss") or "", "active": bool(row.get("active"))}
         try:
             m = data.mixture(info["dataset"])
+            contours = data.density_contours(info["dataset"])
+            cell = float(contours["xs"][1] - contours["xs"][0])
+            x0, x1, _, _ = m.bounds()
             info.update(means=m.means if m.has_modes else None, sigma=m.sigma if m.has_modes else None,
-                        bounds=m.bounds(), has_modes=m.has_modes, n_modes=m.n_modes,
-                        contours=data.density_contours(info["dataset"]))
+                        bounds=m.bounds(), has_modes=m.has_modes, n_modes=m.n_modes, cell=cell, width=x1 - x0,
+                        # the grid cannot draw modes narrower than its cells: no contours rather than specks
+                        contours=contours if figures.contours_resolve(cell, m.sigma, m.has_modes) else None)
         except ValueError:  # a run from another tool, or a data set this engine no longer has
-            info.update(means=None, sigma=None, bounds=None, has_modes=False, n_modes=0, contours=None)
+            info.update(means=None, sigma=None, bounds=None, has_modes=False, n_modes=0, contours=None, cell=None,
+                        width=None)
         infos[row["run_id"]] = info
     return infos
 
@@ -116,28 +114,30 @@ def underlay(field: dict[str, Any] | None, which: str) -> tuple[dict[str, Any] |
     if field is None:
         return None, "no D field logged"
     prob = field["d_is_prob"]
-    if which == "D(x)":
-        return ({"xs": field["xs"], "ys": field["ys"], "z": field["d"], "title": "D" if prob else "D raw",
-                 "zmin": 0.0 if prob else None, "zmax": 1.0 if prob else None}, "")
+    if which == "D(x)":  # a critic's raw score has no fixed range: its colour bar shows the run's own
+        return ({"xs": field["xs"], "ys": field["ys"], "z": field["d"], "title": "D(x)" if prob else "D raw",
+                 "zmin": 0.0 if prob else None, "zmax": 1.0 if prob else None,
+                 "ticks": [(0, "0 fake"), (0.5, "½"), (1, "1 real")] if prob else None}, "")
     if field["d_star"] is None:
         return None, "no D* logged (G diverged)"
     if which == "D*":
-        return {"xs": field["xs"], "ys": field["ys"], "z": field["d_star"], "title": "D*", "zmin": 0.0, "zmax": 1.0}, ""
+        return ({"xs": field["xs"], "ys": field["ys"], "z": field["d_star"], "title": "D*", "zmin": 0.0, "zmax": 1.0,
+                 "ticks": [(0, "0 only G"), (0.5, "½"), (1, "1 only data")]}, "")
     if not prob:
         return None, "|D − D*| needs D as a probability; this run's D is a critic"
     return ({"xs": field["xs"], "ys": field["ys"], "z": np.abs(field["d"] - field["d_star"]), "title": "|D−D*|",
-             "zmin": 0.0, "zmax": 1.0, "colorscale": "Reds"}, "")
+             "zmin": 0.0, "zmax": 1.0, "colorscale": "Reds", "ticks": [(0, "0 optimal"), (0.5, "0.5"), (1, "1")]},
+            "")
 
 
 def caption(frame: data.Frame, info: dict[str, Any], extra: list[str]) -> str:
     head = f"**{info['label']}** — step {frame.step}" if frame.step is not None else f"**{info['label']}** — no step"
     notes = [frame.message] if frame.message else []
-    if frame.x is not None and info["bounds"] is not None:
-        x0, x1, y0, y1 = info["bounds"]
-        x = frame.x
-        out = int((~((x[:, 0] >= x0) & (x[:, 0] <= x1) & (x[:, 1] >= y0) & (x[:, 1] <= y1))).sum())
-        if out:
-            notes.append(f"{out} of {len(x)} samples outside the view")
+    outside = figures.view_note(frame.x, info["bounds"])
+    if outside:
+        notes.append(outside)
+    if frame.field is not None and frame.field.get("d_reference"):
+        notes.append(figures.reference_note(frame.field["d_reference"]))
     return " · ".join([head, *notes, *[e for e in extra if e]])
 
 
@@ -155,10 +155,15 @@ def draw_panels(frame: data.Frame, info: dict[str, Any], opts: dict[str, Any]) -
     if frame.x is None:
         st.info(frame.message or "Nothing logged to show.")
         return
-    common = dict(means=info["means"], sigma=info["sigma"], bounds=info["bounds"], height=opts["height"])
+    # Beside (three panels a row) and at up to two panels a row there is room for colour bars; narrower panels
+    # rely on the caption's legend.
+    bars = opts["beside"] or opts["per_row"] <= 2
+    common = dict(means=info["means"], sigma=info["sigma"], bounds=info["bounds"], height=opts["height"],
+                  colorbar=bars, frame_color=info["color"])
+    title = "samples" if heat is None else f"samples on {heat['title']}"
     fig = figures.gallery_panel_figure(frame.x, field=heat, contours=info["contours"] if opts["contours"] else None,
                                        arrows=arrows, color=SAMPLE_COLOR, marker_size=2.5, arrow_color=ARROW_COLOR,
-                                       colorbar=False, **common)
+                                       title=title, **common)
     if not opts["beside"]:
         st.plotly_chart(fig, key=f"gal-{frame.run_id}", config=PLOT_CONFIG)
         return
@@ -171,7 +176,7 @@ def draw_panels(frame: data.Frame, info: dict[str, Any], opts: dict[str, Any]) -
             if side is None:
                 st.caption(f"{which}: {why}")
             else:
-                st.plotly_chart(figures.gallery_panel_figure(None, field=side, colorbar=False, **common),
+                st.plotly_chart(figures.gallery_panel_figure(None, field=side, title=SIDE_TITLES[which], **common),
                                 key=f"gal-{frame.run_id}-{which}", config=PLOT_CONFIG)
 
 
@@ -214,13 +219,15 @@ def scrubber(run_ids: list[str], steps: list[int], infos: dict[str, dict[str, An
                             key="gal-loss", config=PLOT_CONFIG)
         else:
             st.caption(f"No {opts['loss_metric']} logged by these runs yet.")
-    parts = [LEGEND[opts["underlay"]], "black dots: generated samples", "×: modes, dotted: 3σ"]
-    if opts["contours"]:
-        parts.append("grey lines: contours of log p_data")
+    shown_sets = {infos[r]["dataset"]: infos[r] for r in run_ids if infos[r]["width"] is not None}
+    truth = figures.truth_note([{"name": name, **{k: i[k] for k in ("has_modes", "n_modes", "sigma", "width", "cell")}}
+                                for name, i in shown_sets.items()], opts["contours"])
+    parts = [LEGEND[opts["underlay"]], "black dots: generated samples, each panel framed in its run's colour", truth]
     if opts["arrows"]:
         parts.append("green arrows: ∇D at the samples (finite differences of the logged D grid), where G pushes them")
     if opts["beside"]:
-        parts.append("beside: D* and |D − D*| on the same grid")
+        parts.append("beside: D* and |D − D*| on the same grid (D* is near 0 wherever p_data is negligible, that is "
+                     "everywhere but within a few σ of a mode, where it may be only a few grid cells wide)")
     st.caption("; ".join(p for p in parts if p) + ".")
     per_row = 1 if opts["beside"] else opts["per_row"]
     for start in range(0, len(run_ids), per_row):
@@ -266,7 +273,8 @@ def samples_view(run_ids: list[str], infos: dict[str, dict[str, Any]], steps: li
                                           key=default(KEEP + "interval", 1.0))
     if len(steps) > 1:
         playing = st.session_state.get(PLAY_KEY, False)
-        p[0].button("⏸ Pause" if playing else "▶ Play", on_click=toggle_play, args=(steps,), key="gallery.play",
+        p[0].button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
+                    on_click=toggle_play, args=(steps,), key="gallery.play",
                     width="stretch")
     if st.session_state.get(STEP_KEY) not in steps:
         st.session_state[STEP_KEY] = steps[-1]
@@ -342,7 +350,7 @@ def theory_view(run_ids: list[str], infos: dict[str, dict[str, Any]]) -> None:
         else:
             fig = figures.value_function_figure(v.step if v is not None else [], v.mean if v is not None else [],
                                                 v_star.mean if v_star is not None else None,
-                                                v_star.step if v_star is not None else None)
+                                                v_star.step if v_star is not None else None, color=info["color"])
             st.plotly_chart(fig, key="theory-v", config=PLOT_CONFIG)
             if v is None:
                 st.caption(f"V(D, G) needs D as a probability; this run's loss is {info['loss']}, so only the "
@@ -352,8 +360,11 @@ def theory_view(run_ids: list[str], infos: dict[str, dict[str, Any]]) -> None:
                            "far D is from optimal, the theory curve's height above −log 4 is 2·JSD.")
     with right:
         st.markdown("**D(x) on real data and D(G(z)) on fakes**")
-        series = [{"name": name, "x": c.step, "y": c.mean, "ymin": c.vmin, "ymax": c.vmax}
-                  for name, c in (("D(x) real", cur["d/real"]), ("D(G(z)) fake", cur["d/fake"])) if c is not None]
+        # the run's colour, as in the samples view's loss chart: real solid, fake dotted
+        series = [{"name": name, "x": c.step, "y": c.mean, "ymin": c.vmin, "ymax": c.vmax, "color": info["color"],
+                   "dash": dash}
+                  for name, c, dash in (("D(x) real", cur["d/real"], None), ("D(G(z)) fake", cur["d/fake"], "dot"))
+                  if c is not None]
         if not series:
             st.info("No d/real or d/fake logged yet.")
         else:
@@ -386,7 +397,6 @@ def theory_view(run_ids: list[str], infos: dict[str, dict[str, Any]]) -> None:
 
 # ------------------------------------------------------------------------------------------------- the page
 def main() -> None:
-    ensure_router()
     st.title("Gallery")
     try:
         selected = data.selected_runs()

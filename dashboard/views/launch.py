@@ -13,19 +13,11 @@ from typing import Any
 
 import streamlit as st
 
-import sys
-from pathlib import Path
-
-# Opened by its own URL on a fresh server, Streamlit runs this page without app.py, whose directory
-# is the only one on sys.path: put the repository root there so `dashboard` and `engine` import.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from dashboard import data  # noqa: E402
-from dashboard.app import ensure_router  # noqa: E402
-from engine.config import FIELDS, ConfigError, apply_overrides, allowed, build_config, schema  # noqa: E402
-from engine.launch import LaunchError, parse_sweep  # noqa: E402
-from engine.presets import PRESETS  # noqa: E402
-from engine.tracking import DEFAULT_EXPERIMENT  # noqa: E402
+from dashboard import data
+from engine.config import FIELDS, ConfigError, allowed, build_config, check_value, schema
+from engine.launch import LaunchError, parse_sweep
+from engine.presets import FIRST_SWEEP, PRESETS
+from engine.tracking import DEFAULT_EXPERIMENT
 
 K = "keep.launch."  # widget keys: app.py keeps "keep." widgets alive across page visits
 NO_PRESET = "(defaults)"
@@ -34,6 +26,9 @@ GROUPS = ("data", "generator", "discriminator", "objective", "optimisation", "tr
 TRICK_ON: dict[str, Any] = {"spectral_norm": True, "feature_matching": True, "pack": 2, "mbd_kernels": 50,
                             "label_smoothing": 0.1, "label_flip": 0.05, "instance_noise": 0.1, "unrolled_steps": 5,
                             "hist_avg": 1.0, "replay": 0.5, "ema": 0.999}
+MAX_SEEDS = 100
+SEEDS_LABEL, AXES_LABEL = "Seeds per combination", "More axes"
+FORM_WORDS = {"seeds": SEEDS_LABEL}  # the engine's names of inputs that the form labels otherwise
 
 
 def _fmt(value: Any) -> str:
@@ -61,20 +56,18 @@ def _widget(spec: dict[str, Any]) -> Any:
     if kind == "bool":
         return st.checkbox(name, key=key, help=help_text)
     if kind == "int":
-        return st.number_input(name, min_value=int(spec["lo"]), max_value=int(spec["hi"]), step=1, key=key,
-                               help=help_text)
+        # No min/max here: the browser keeps an out-of-range number in the box without sending it, and the last
+        # accepted value would be launched. The range is checked below, with the error under the box.
+        return st.number_input(name, step=1, key=key, help=help_text)
     return st.text_input(name, key=key, help=help_text)  # floats as text: 1e-4 and 0.0001 both work
 
 
 def _field_error(name: str, raw: Any) -> str | None:
     """The field on its own: its type and range (cross-field rules are checked on the whole config)."""
     try:
-        value = apply_overrides({}, {name: raw})[name]
+        check_value(name, raw)
     except ConfigError as exc:
         return str(exc)
-    meta = FIELDS[name].metadata
-    if meta["lo"] is not None and not meta["lo"] <= value <= meta["hi"]:
-        return f"{name}: {_fmt(value)} is out of range, allowed {allowed(name)}"
     return None
 
 
@@ -95,49 +88,104 @@ def _form() -> tuple[dict[str, Any], dict[str, Any]]:
     return values, slots
 
 
-def _sweep_builder() -> tuple[dict[str, list[Any]], list[int], list[str]]:
-    """The sweep's axes (field -> values), the seeds, and the errors of the free-form lines."""
+class Sweep:
+    """What the sweep builder asks for: the axes (field -> values), the seeds per combination, where each axis was
+    typed (to show an error under that box) and the errors of its own boxes, by box."""
+
+    def __init__(self) -> None:
+        self.axes: dict[str, list[Any]] = {}
+        self.seeds = 1
+        self.slot_of: dict[str, Any] = {}
+        self.errors: dict[str, str] = {}  # box label -> message
+
+
+def _sweep_builder() -> tuple[Sweep, dict[str, Any]]:
+    """The sweep's inputs, and an error slot under each of its boxes (by label)."""
     st.subheader("Sweep")
+    sweep, slots = Sweep(), {}
     c1, c2, c3 = st.columns(3)
     presets = c1.multiselect("Presets", list(PRESETS), key=K + "sweep.presets",
                              help="One run per preset (times everything else); the form's edits apply on top.")
+    slots["Presets"] = c1.empty()
     losses = c2.multiselect("Losses", list(FIELDS["loss"].metadata["choices"]), key=K + "sweep.losses")
+    slots["Losses"] = c2.empty()
     penalties = c3.multiselect("Penalties", list(FIELDS["penalty"].metadata["choices"]), key=K + "sweep.penalties")
+    slots["Penalties"] = c3.empty()
     c4, c5 = st.columns([2, 1])
     tricks = c4.multiselect("Tricks (each off and on)", list(TRICK_ON), key=K + "sweep.tricks",
                             help="Each trick doubles the runs: off (its default) and on (the form's value when the "
                                  "form turns it on, else " + ", ".join(f"{k}={_fmt(v)}" for k, v in TRICK_ON.items())
                                  + ").")
-    seeds = c5.number_input("Seeds per combination", min_value=1, max_value=100, step=1, key=K + "sweep.seeds",
-                            help="Seeds seed, seed+1, ... (seed from the form) for every combination.")
-    extra = st.text_input("More axes", key=K + "sweep.extra", placeholder="lr_d=1e-4,2e-4; n_critic=1,5",
-                          help="Any config field: field=v1,v2 separated by ';'.")
-    sweep: dict[str, list[Any]] = {}
-    errors: list[str] = []
-    if presets:
-        sweep["preset"] = presets
-    if losses:
-        sweep["loss"] = losses
-    if penalties:
-        sweep["penalty"] = penalties
-    form_values = {n: st.session_state.get(K + n) for n in TRICK_ON}
+    slots["Tricks"] = c4.empty()
+    seeds = c5.number_input(SEEDS_LABEL, step=1, key=K + "sweep.seeds",
+                            help=f"Seeds seed, seed+1, ... (seed from the Optimisation tab) for every combination, 1 "
+                                 f"to {MAX_SEEDS}. To pick the seeds yourself, list them in More axes (seed=3,7) and "
+                                 f"leave this at 1.")
+    slots[SEEDS_LABEL] = c5.empty()
+    extra = st.text_input(AXES_LABEL, key=K + "sweep.extra", placeholder="lr_d=1e-4,2e-4; n_critic=1,5",
+                          help="Any config field: field=v1,v2 separated by ';'. Each field once, each value once.")
+    slots[AXES_LABEL] = st.empty()
+    for label, key, chosen in (("Presets", "preset", presets), ("Losses", "loss", losses),
+                               ("Penalties", "penalty", penalties)):
+        if chosen:
+            sweep.axes[key], sweep.slot_of[key] = list(chosen), label
     for trick in tricks:
         off = FIELDS[trick].default
-        on = form_values.get(trick)
         try:
-            on = apply_overrides({}, {trick: on})[trick] if on is not None else None
+            on = check_value(trick, st.session_state.get(K + trick))
         except ConfigError:
             on = None
-        sweep[trick] = [off, on if on not in (None, off) else TRICK_ON[trick]]
+        sweep.axes[trick] = [off, on if on not in (None, off) else TRICK_ON[trick]]
+        sweep.slot_of[trick] = "Tricks"
+    if not 1 <= int(seeds) <= MAX_SEEDS:
+        sweep.errors[SEEDS_LABEL] = f"{SEEDS_LABEL}: {int(seeds)} is out of range, allowed 1 to {MAX_SEEDS}"
+    sweep.seeds = int(seeds)
     items = [s.strip() for s in (extra or "").split(";") if s.strip()]
     try:
-        for key, vals in parse_sweep(items).items():
-            if key != "preset" and key not in FIELDS:
-                raise ConfigError(f"{key}: unknown field in 'More axes'")
-            sweep[key] = vals
+        typed = parse_sweep(items, flag=AXES_LABEL)
     except (ConfigError, LaunchError) as exc:
-        errors.append(str(exc))
-    return sweep, list(range(int(seeds))), errors
+        sweep.errors[AXES_LABEL] = str(exc)
+    else:
+        taken = [k for k in typed if k in sweep.axes]
+        if taken:
+            sweep.errors[AXES_LABEL] = (f"{AXES_LABEL}: {taken[0]} is already swept in {sweep.slot_of[taken[0]]}; "
+                                        "give it in one place")
+        for key, values in typed.items():
+            sweep.axes[key], sweep.slot_of[key] = values, AXES_LABEL
+    return sweep, slots
+
+
+def _plan(preset: str | None, values: dict[str, Any], sweep: Sweep
+          ) -> tuple[list, dict[str, Any], tuple[str, str] | None]:
+    """The runs the form asks for, the fields it changes from the preset, and (box label or field, message) when
+    the plan is refused. The form's seed is the first seed; a changed one goes with the overrides."""
+    base = build_config(preset).to_dict()
+    typed = {n: check_value(n, raw) for n, raw in values.items()}
+    overrides = {k: v for k, v in typed.items() if v != base[k]}
+    try:
+        return data.plan(preset, overrides, sweep.axes or None, sweep.seeds), overrides, None
+    except LaunchError as exc:
+        where = SEEDS_LABEL if exc.field == "seeds" else sweep.slot_of.get(exc.field or "", exc.field)
+        return [], overrides, (where, exc.worded(FORM_WORDS))
+    except ConfigError as exc:
+        field = str(exc).split(":", 1)[0]
+        return [], overrides, (sweep.slot_of.get(field, field), str(exc))
+
+
+def _start_from(first: dict[str, Any]) -> None:
+    """A new session's form: the first sweep's preset filled in and its axes in the sweep builder's boxes."""
+    st.session_state[K + "preset"] = first["preset"]
+    st.session_state[K + "experiment"] = DEFAULT_EXPERIMENT
+    _fill(first["preset"])
+    st.session_state[K + "sweep.seeds"] = first["seeds"]
+    boxes = {"preset": "sweep.presets", "loss": "sweep.losses", "penalty": "sweep.penalties"}
+    extra = []
+    for key, values in first["sweep"].items():
+        if key in boxes:
+            st.session_state[K + boxes[key]] = list(values)
+        else:
+            extra.append(f"{key}={','.join(_fmt(v) for v in values)}")
+    st.session_state[K + "sweep.extra"] = "; ".join(extra)
 
 
 def render() -> None:
@@ -146,10 +194,7 @@ def render() -> None:
         st.info("This dashboard is read-only (GANBOARD_READONLY=1): launching is off.")
         return
     if K + "loss" not in st.session_state:
-        st.session_state[K + "preset"] = "ns"
-        st.session_state[K + "sweep.seeds"] = 1
-        st.session_state[K + "experiment"] = DEFAULT_EXPERIMENT
-        _fill("ns")
+        _start_from(FIRST_SWEEP)
 
     names = [NO_PRESET, *PRESETS]
     st.selectbox("Preset", names, key=K + "preset", on_change=_on_preset,
@@ -158,29 +203,26 @@ def render() -> None:
     preset = st.session_state[K + "preset"]
     if preset != NO_PRESET:
         st.caption(f"Source: {PRESETS[preset]['source']}")
+    if preset == FIRST_SWEEP["preset"]:
+        st.info("A first sweep to start from: three losses on the ring, two seeds each, about a minute on a "
+                "laptop's CPU, and the losses already differ (modes and HQ % on the Compare page). Change anything.",
+                icon=":material/lightbulb:")
     values, slots = _form()
-    sweep, seed_offsets, sweep_errors = _sweep_builder()
+    sweep, sweep_slots = _sweep_builder()
+    slots.update(sweep_slots)
 
-    # --- validate: each field alone, then the whole planned set of runs ---
+    # --- validate: each field alone, the sweep's own boxes, then the whole planned set of runs ---
     errors = {n: e for n, raw in values.items() if (e := _field_error(n, raw))}
-    for name, msg in errors.items():
-        slots[name].error(msg)
+    errors.update(sweep.errors)
     base_preset = None if preset == NO_PRESET else preset
-    planned, plan_error, overrides, seeds = [], None, {}, []
-    if not errors and not sweep_errors:
-        try:
-            base = build_config(base_preset).to_dict()
-            typed = apply_overrides({}, values)
-            overrides = {k: v for k, v in typed.items() if v != base[k] and k != "seed"}
-            seeds = [int(typed["seed"]) + i for i in seed_offsets]
-            planned = data.plan(base_preset, overrides, sweep or None, seeds)
-        except (ConfigError, LaunchError) as exc:
-            plan_error = str(exc)
-            field = plan_error.split(":", 1)[0]
-            if field in slots:
-                slots[field].error(plan_error)
-    for msg in sweep_errors:
-        st.error(msg)
+    planned, overrides = [], {}
+    if not errors:
+        planned, overrides, refused = _plan(base_preset, values, sweep)
+        if refused:
+            errors[refused[0]] = refused[1]
+    for where, msg in errors.items():
+        if where in slots:
+            slots[where].error(msg)
 
     if overrides:
         st.caption("Changed from the preset: " + ", ".join(f"{k}={_fmt(v)}" for k, v in overrides.items()))
@@ -190,23 +232,25 @@ def render() -> None:
     experiment = c2.text_input("Experiment", key=K + "experiment")
     sweep_name = c3.text_input("Sweep name", key=K + "sweep.name", placeholder="optional")
     if errors:
-        st.error(f"{len(errors)} field(s) need fixing: " + "; ".join(errors.values()))
-    elif plan_error:
-        st.error(plan_error)
-    if st.button(f"Launch {len(planned)} run{'s' if len(planned) != 1 else ''}", type="primary",
-                 disabled=not planned or bool(errors) or bool(plan_error), key="launch.submit"):
+        shown = list(errors.values())
+        st.error(shown[0] if len(shown) == 1 else f"{len(shown)} fields need fixing: " + "; ".join(shown))
+    clicked = st.button(f"Launch {len(planned)} run{'s' if len(planned) != 1 else ''}", type="primary",
+                        disabled=not planned or bool(errors), key="launch.submit")
+    # A click can arrive in the same rerun as an edit that made the form invalid (the box is left by clicking
+    # the button): launch only what this very run validated.
+    if clicked and planned and not errors:
         try:
-            ids = data.launch(base_preset, overrides, sweep or None, seeds, experiment=experiment.strip() or
-                              DEFAULT_EXPERIMENT, sweep_name=sweep_name.strip() or None)
-        except data.StoreError as exc:
+            ids = data.launch(base_preset, overrides, sweep.axes or None, sweep.seeds,
+                              experiment=experiment.strip() or DEFAULT_EXPERIMENT,
+                              sweep_name=sweep_name.strip() or None)
+        except (data.StoreError, ConfigError) as exc:
             st.error(str(exc))
             return
-        except (ConfigError, LaunchError) as exc:
-            st.error(str(exc))
+        except LaunchError as exc:
+            st.error(exc.worded(FORM_WORDS))
             return
         st.session_state["runs.notice"] = f"Queued {len(ids)} run{'s' if len(ids) != 1 else ''}."
-        st.switch_page("pages/runs.py")
+        st.switch_page("views/runs.py")
 
 
-ensure_router()
 render()

@@ -14,20 +14,13 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
-import sys
-from pathlib import Path
-
-# Opened by its own URL on a fresh server, Streamlit runs this page without app.py, whose directory
-# is the only one on sys.path: put the repository root there so `dashboard` and `engine` import.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from dashboard import data, figures  # noqa: E402
-from dashboard.app import ensure_router  # noqa: E402
+from dashboard import data, figures
 
 ACTIVE_REFRESH_S = 3.0
 IDLE_REFRESH_S = 30.0
 KEY_METRICS = ("metric/modes", "metric/hq", "metric/fid", "metric/recall", "loss/d", "loss/g")
 STATUSES = ("queued", "running", "finished", "failed", "killed")
+TABLE_GENERATION = "runs.table_generation"  # bumped by Clear selection: the next table is a new widget
 
 
 def _count(n: int, noun: str) -> str:
@@ -78,6 +71,14 @@ def _table(df: pd.DataFrame) -> pd.DataFrame:
     return shown.reset_index(drop=True)
 
 
+def _styled(shown: pd.DataFrame, df: pd.DataFrame):
+    """The table with its status and health cells in their colours (figures.badge_css)."""
+    css = pd.DataFrame("", index=shown.index, columns=shown.columns)
+    css["status"] = [figures.badge_css(s, figures.STATUS_COLORS) for s in df["status"]]
+    css["health"] = [figures.badge_css(h, figures.HEALTH_COLORS) for h in df["health"]]
+    return shown.style.apply(lambda _: css, axis=None)
+
+
 def _column_config() -> dict:
     return {
         "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
@@ -93,9 +94,11 @@ def _actions(df: pd.DataFrame, picked: list[str]) -> None:
     sel = data.selected_runs()
     b = st.columns([1.3, 1.3, 1, 1, 1, 1])
     if b[0].button(f"Compare {len(sel)} selected", disabled=not sel, type="primary", key="runs.compare"):
-        st.switch_page("pages/compare.py")
+        st.switch_page("views/compare.py")
     if b[1].button("Clear selection", disabled=not sel, key="runs.clear"):
         data.select_runs([])
+        # The table keeps its ticks in its own widget state: a new table key starts it from the (empty) selection.
+        st.session_state[TABLE_GENERATION] = st.session_state.get(TABLE_GENERATION, 0) + 1
         st.rerun()
     if data.readonly():
         return
@@ -143,7 +146,7 @@ def _sweep_picker(df: pd.DataFrame) -> None:
     sweep = c1.selectbox("Whole sweep", list(labels), format_func=labels.get, key="runs.sweep")
     if c2.button("Compare sweep", key="runs.compare_sweep"):
         data.select_runs(df.loc[df["sweep"] == sweep, "run_id"].tolist(), sweep)
-        st.switch_page("pages/compare.py")
+        st.switch_page("views/compare.py")
 
 
 def _live(f: dict, was_active: bool) -> None:
@@ -167,11 +170,12 @@ def _live(f: dict, was_active: bool) -> None:
     order = hashlib.sha1(",".join(shown["run_id"]).encode()).hexdigest()[:12]
     sel = set(data.selected_runs())
     default_rows = [i for i, r in enumerate(shown["run_id"]) if r in sel]
-    key = f"runs.table.{order}"
+    key = f"runs.table.{order}.{st.session_state.get(TABLE_GENERATION, 0)}"
     fresh = key not in st.session_state  # a new table (rows came or went) starts from the stored selection
-    event = st.dataframe(shown, key=key, on_select="rerun", selection_mode="multi-row", hide_index=True,
-                         column_config=_column_config(), selection_default={"selection": {"rows": default_rows}},
-                         placeholder="–", height=min(38 + 35 * len(shown), 560), width="stretch")
+    event = st.dataframe(_styled(shown, df), key=key, on_select="rerun", selection_mode="multi-row",
+                         hide_index=True, column_config=_column_config(),
+                         selection_default={"selection": {"rows": default_rows}}, placeholder="–",
+                         height=min(38 + 35 * len(shown), 560), width="stretch")
     picked = [shown["run_id"].iloc[i] for i in event.selection.rows if i < len(shown)]
     visible = set(shown["run_id"])
     if fresh:
@@ -180,6 +184,8 @@ def _live(f: dict, was_active: bool) -> None:
         new_sel = [r for r in data.selected_runs() if r not in visible] + picked
         if new_sel != data.selected_runs():
             data.select_runs(new_sel)
+            # A click in the table reruns only this fragment; the sidebar's count lives outside it.
+            st.rerun(scope="app")
     _actions(df, picked)
     _sweep_picker(df)
     if len(picked) == 1:
@@ -201,5 +207,4 @@ def render() -> None:
     st.fragment(_live, run_every=ACTIVE_REFRESH_S if active else IDLE_REFRESH_S)(f, active)
 
 
-ensure_router()
 render()
