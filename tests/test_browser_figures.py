@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import CHROMIUM, CHROMIUM_ARGS, idle, needs_chromium, no_traceback, streamlit_server, train_tracked
+from support import (CHROMIUM, CHROMIUM_ARGS, idle, needs_chromium, no_traceback, store_env, streamlit_server,
+                     train_tracked)
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = {"steps": 60, "batch_size": 64, "eval_samples": 500, "grid_size": 32, "log_every": 10, "eval_every": 20}
@@ -38,10 +39,7 @@ pytestmark = needs_chromium
 def site(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("figures")
     (tmp / "store").mkdir()
-    uri = f"sqlite:///{tmp / 'store' / 'mlflow.db'}"
-    old = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = uri
-    try:
+    with store_env(tmp / "store") as uri:
         runs = [train_tracked("ns", "ns-ring", {**TINY, "seed": s}) for s in (0, 1, 2)]
         runs += [train_tracked("hinge", "hinge-ring", {**TINY, "seed": s}) for s in (0, 1)]
         runs.append(train_tracked("ns", "ns-grid", {**TINY, "dataset": "grid", "seed": 0}))
@@ -51,11 +49,6 @@ def site(tmp_path_factory):
         from mlflow import MlflowClient
 
         MlflowClient().log_artifact(runs[0], str(tmp / "far.npz"), artifact_path="extra")
-    finally:
-        if old is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = old
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PYTHONPATH": str(REPO)}
     env.pop("GANBOARD_READONLY", None)
     with streamlit_server(tmp, env) as url:

@@ -593,3 +593,37 @@ def test_run_files_are_read_from_local_paths_and_file_uris(tmp_path):
     assert data._read_run_artifact(tmp_path.as_uri(), "curves/loss~d.npz") == b"payload"
     with pytest.raises(FileNotFoundError):
         data._read_run_artifact(str(tmp_path), "curves/other.npz")
+
+
+def test_widgets_changed_then_left_and_revisited_log_no_streamlit_warning(env, monkeypatch):
+    """Bug: Compare's α was created with a default value while app.py re-assigned its kept value, and Streamlit
+    logged a warning with a stack trace (once per server process, hence the reset)."""
+    import logging
+
+    from dashboard import data
+    from streamlit.elements.lib import policies
+
+    monkeypatch.setattr(policies, "_shown_default_value_warning", False)
+    logged: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            logged.append(record.getMessage())
+
+    handler = Collect(level=logging.WARNING)
+    logging.getLogger("streamlit").addHandler(handler)
+    try:
+        at = app("views/compare.py", session={data.SELECTION_KEY: env["ns"] + env["hinge"]})
+        at.number_input(key="keep.compare.alpha").set_value(0.1).run()
+        at.number_input(key="keep.compare.points").set_value(200).run()
+        at.switch_page("views/gallery.py").run()
+        at.switch_page("views/launch.py").run()
+        at.number_input(key="keep.launch.steps").set_value(50).run()
+        at.switch_page("views/compare.py").run()
+        assert at.number_input(key="keep.compare.alpha").value == 0.1  # kept across the visits
+        at.number_input(key="keep.compare.alpha").set_value(0.2).run()
+        at.switch_page("views/gallery.py").run()
+        no_exception(at)
+    finally:
+        logging.getLogger("streamlit").removeHandler(handler)
+    assert [m for m in logged if "Session State API" in m or "default value" in m] == []
