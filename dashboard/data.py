@@ -50,8 +50,7 @@ LIVE_TTL_S = 3.0
 FINAL_TTL_S = 3600.0
 MAX_RUNS = 5000
 ACTIVE = ("queued", "running")
-STATUS_WORDS = {"SCHEDULED": "queued", "RUNNING": "running", "FINISHED": "finished", "FAILED": "failed",
-                "KILLED": "killed"}
+STATUS_WORDS = tracking.STATUS_WORDS
 FLOAT_MAX = sys.float_info.max
 SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 SELECTION_KEY = "ganboard_selection"
@@ -932,7 +931,7 @@ def _list_steps(uri: str, run_id: str, folder: str) -> list[int]:
     except Exception as exc:  # noqa: BLE001
         raise _artifact_error(exc, f"Could not list {folder}/ of run {run_id}", uri) from None
     names = (Path(i.path).name for i in infos)
-    return sorted(int(n[5:-4]) for n in names if n.startswith("step_") and n.endswith(".npz") and n[5:-4].isdigit())
+    return sorted(s for s in map(tracking.snapshot_step, names) if s is not None)
 
 
 @st.cache_data(ttl=ARTIFACT_TTL_S, show_spinner=False, max_entries=1024)
@@ -962,7 +961,7 @@ def nearest_earlier(steps: Sequence[int], step: int) -> int | None:
 
 @st.cache_data(show_spinner=False, max_entries=SNAPSHOT_CACHE_ENTRIES)
 def _samples_cached(uri: str, run_id: str, step: int) -> np.ndarray:
-    path = f"samples/step_{step:07d}.npz"
+    path = tracking.snapshot_path("samples", step)
     with tempfile.TemporaryDirectory(prefix="ganboard-snap-") as tmp:
         arrays = _npz_arrays(_download(uri, run_id, path, tmp).read_bytes(), path)
     x = arrays.get("x")
@@ -973,7 +972,7 @@ def _samples_cached(uri: str, run_id: str, step: int) -> np.ndarray:
 
 @st.cache_data(show_spinner=False, max_entries=SNAPSHOT_CACHE_ENTRIES)
 def _field_cached(uri: str, run_id: str, step: int) -> dict[str, Any]:
-    path = f"field/step_{step:07d}.npz"
+    path = tracking.snapshot_path("field", step)
     with tempfile.TemporaryDirectory(prefix="ganboard-snap-") as tmp:
         arrays = _npz_arrays(_download(uri, run_id, path, tmp).read_bytes(), path)
     if not {"xs", "ys", "d"} <= arrays.keys():

@@ -148,7 +148,7 @@ def _show(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _coerce(name: str, raw: Any) -> Any:
+def coerce(name: str, raw: Any) -> Any:
     """Turn a raw value (a CLI string or a JSON value) into the field's type, or fail naming the field."""
     spec = FIELDS[name]
     kind = spec.type if isinstance(spec.type, type) else {"int": int, "float": float, "bool": bool, "str": str}[spec.type]
@@ -210,7 +210,7 @@ def check_value(name: str, raw: Any) -> Any:
     fields are `validate`'s). Returns the typed value; raises ConfigError naming the field."""
     if name not in FIELDS:
         raise ConfigError(f"{str(name)[:60]}: unknown field")
-    value = _coerce(name, raw)
+    value = coerce(name, raw)
     _check_allowed(name, value)
     return value
 
@@ -251,7 +251,7 @@ def apply_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str
     for key, raw in overrides.items():
         if key not in FIELDS:
             raise ConfigError(f"{str(key)[:60]}: unknown field, see --help for the list of fields")
-        out[key] = _coerce(key, raw)
+        out[key] = coerce(key, raw)
     return out
 
 

@@ -43,8 +43,7 @@ MAX_NAME = 250  # sweep and experiment names: well inside MLflow's limits for na
 SWEEP_TAG, SWEEP_NAME_TAG, BACKEND_TAG, HOST_TAG = "ganboard.sweep", "ganboard.sweep_name", "ganboard.backend", "ganboard.host"
 SEQ_TAG, JOB_TAG, REASON_TAG, STOP_TAG = "ganboard.queue_seq", "ganboard.job", "ganboard.end_reason", "ganboard.stop_requested"
 RELAUNCH_TAG = "ganboard.relaunch_of"  # the run a relaunch repeats
-STATUS_WORDS = {tracking.QUEUED: "queued", tracking.RUNNING: "running", tracking.FINISHED: "finished",
-                tracking.FAILED: "failed", tracking.KILLED: "killed"}
+STATUS_WORDS = tracking.STATUS_WORDS
 
 
 class LaunchError(ValueError):

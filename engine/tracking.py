@@ -44,6 +44,20 @@ FAIL_FAST_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_B
                   "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
 # Run statuses as MLflow spells them; SCHEDULED is a queued run that has not started.
 QUEUED, RUNNING, FINISHED, FAILED, KILLED = "SCHEDULED", "RUNNING", "FINISHED", "FAILED", "KILLED"
+STATUS_WORDS = {QUEUED: "queued", RUNNING: "running", FINISHED: "finished", FAILED: "failed", KILLED: "killed"}
+SNAPSHOT_FOLDERS = ("samples", "field")  # what an evaluation snapshots, one .npz per step in each
+
+
+def snapshot_path(folder: str, step: int) -> str:
+    """The artifact path of a snapshot: samples/step_0001000.npz (zero-padded, so that they sort by step)."""
+    return f"{folder}/step_{int(step):07d}.npz"
+
+
+def snapshot_step(path: str) -> int | None:
+    """The step of a snapshot's artifact path (or file name), None when it is not one."""
+    name = Path(path).name
+    digits = name[len("step_"):-len(".npz")]
+    return int(digits) if name.startswith("step_") and name.endswith(".npz") and digits.isdigit() else None
 
 
 def tracking_uri() -> str:
@@ -392,7 +406,7 @@ def list_artifacts(run_id: str, path: str | None = None) -> list[str]:
 
 
 def snapshot_steps(run_id: str, folder: str = "samples") -> list[int]:
-    return sorted(int(Path(p).stem.split("_")[-1]) for p in list_artifacts(run_id, folder) if p.endswith(".npz"))
+    return sorted(s for s in map(snapshot_step, list_artifacts(run_id, folder)) if s is not None)
 
 
 def load_run_config(run_id: str) -> dict[str, Any]:
@@ -409,7 +423,7 @@ def load_run_snapshot(run_id: str, step: int | None = None) -> tuple[int, np.nda
         step = steps[-1]
     elif step not in steps:
         raise ValueError(f"--step: run {run_id} has no snapshot at step {step}; it has {steps[0]}..{steps[-1]}")
-    with np.load(download(run_id, f"samples/step_{step:07d}.npz")) as data:
+    with np.load(download(run_id, snapshot_path("samples", step))) as data:
         x = data["x"]
     return step, x, load_run_config(run_id)
 

@@ -27,6 +27,7 @@ from torch.func import functional_call
 from engine import losses as losses_lib
 from engine import metrics as metrics_lib
 from engine import penalties as penalties_lib
+from engine import tracking
 from engine.config import ConfigError, TrainConfig, build_config, load_json, parse_assignment
 from engine.data import DataStream, Mixture, get_dataset
 from engine.health import classify
@@ -372,8 +373,8 @@ def train(cfg: TrainConfig, logger=None, *, resume_state: dict[str, Any] | None 
         values, arrays = trainer.evaluate()
         step = trainer.step
         logger.log_metrics(values, step)
-        logger.log_npz(f"samples/step_{step:07d}.npz", x=arrays["x"], step=np.array(step))
-        logger.log_npz(f"field/step_{step:07d}.npz", **arrays["field"], step=np.array(step))
+        logger.log_npz(tracking.snapshot_path("samples", step), x=arrays["x"], step=np.array(step))
+        logger.log_npz(tracking.snapshot_path("field", step), **arrays["field"], step=np.array(step))
         logger.log_torch("checkpoints/last.pt", trainer.state_dict())
         for k, v in values.items():
             history.setdefault(k, []).append((step, v))
@@ -465,8 +466,6 @@ def main(argv: list[str] | None = None) -> int:
 
         print("\n".join(describe_presets()))
         return 0
-    from engine import tracking
-
     resume_state = None
     try:
         if args.resume:
