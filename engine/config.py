@@ -14,6 +14,9 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from engine import losses as loss_table
+from engine import penalties as penalty_table
+
 
 class ConfigError(ValueError):
     """A bad configuration: the message names the field and what is allowed."""
@@ -27,8 +30,8 @@ def _f(default: Any, doc: str, *, choices: tuple | None = None, lo: float | None
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "elu")
 INITS = ("default", "normal", "orthogonal")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
-LOSSES = ("minimax", "ns", "hinge", "wgan", "lsgan")
-PENALTIES = ("none", "wgan_gp", "r1", "dragan")
+LOSSES = tuple(loss_table.LOSSES)
+PENALTIES = tuple(penalty_table.PENALTIES)
 DATASET_NAMES = ("ring", "grid", "spiral", "moons")
 
 
@@ -139,7 +142,7 @@ class TrainConfig:
 
 
 FIELDS = {f.name: f for f in fields(TrainConfig)}
-PROBABILITY_LOSSES = ("minimax", "ns")  # D's sigmoid is a probability of "real"
+PROBABILITY_LOSSES = loss_table.SIGMOID_D  # D's sigmoid is a probability of "real" (dashboard; to go)
 
 
 def _show(value: Any, limit: int = 80) -> str:
@@ -223,8 +226,10 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"batch_size: {cfg.batch_size} must be a multiple of pack ({cfg.pack})")
     if cfg.n_data and cfg.n_data < cfg.batch_size:
         raise ConfigError(f"n_data: {cfg.n_data} must be 0 or at least batch_size ({cfg.batch_size})")
-    if cfg.label_smoothing and cfg.loss not in ("minimax", "ns", "lsgan"):
-        raise ConfigError(f"label_smoothing: only for minimax, ns and lsgan losses, not '{cfg.loss}'")
+    if cfg.label_smoothing and cfg.loss not in loss_table.REAL_TARGET:
+        targets = loss_table.REAL_TARGET
+        raise ConfigError(f"label_smoothing: only for {', '.join(targets[:-1])} and {targets[-1]} losses, "
+                          f"not '{cfg.loss}'")
     if cfg.feature_matching and cfg.d_depth == 0 and cfg.mbd_kernels == 0:
         raise ConfigError("feature_matching: needs D hidden features, set d_depth >= 1")
     if cfg.unrolled_steps and (cfg.spectral_norm or cfg.simultaneous or cfg.n_critic > 1):

@@ -12,7 +12,7 @@ its step range, at least the last 5 points (all of them when fewer).
    b. with `metric/recall` logged (the only signal on continuous data): the last recall is below 0.2 while the
       last precision is at least 0.5 (real-looking samples, little of the data covered) or recall had reached
       0.4 before.
-3. d_overpowers, for losses whose D outputs a probability (config.PROBABILITY_LOSSES: minimax, ns), where
+3. d_overpowers, for losses whose logged D outputs are probabilities (losses.SIGMOID_D: minimax, ns), where
    `d/real` and `d/fake` are the batch means of sigmoid(D): over the last window, mean d/real > 0.9 and mean
    d/fake < 0.1, i.e. D separates real from fake almost perfectly. The reason adds grad/g against its peak:
    under minimax it vanishes with D's win (the saturation of Goodfellow et al. 2014, sec. 3); under ns it does
@@ -42,7 +42,7 @@ import sys
 
 import numpy as np
 
-from engine.config import PROBABILITY_LOSSES
+from engine.losses import LOSSES
 from engine.metrics import HQ_SIGMAS
 
 LABELS = ("healthy", "mode_collapse", "d_overpowers", "diverged", "oscillating", "blurry")
@@ -116,7 +116,7 @@ def _mode_collapse(history: History, n_modes: int | None) -> str | None:
 
 
 def _d_overpowers(history: History, loss: str) -> str | None:
-    if loss not in PROBABILITY_LOSSES:
+    if loss not in LOSSES or not LOSSES[loss].sigmoid:
         return None
     _, d_real = _window(history, "d/real")
     _, d_fake = _window(history, "d/fake")
@@ -160,7 +160,7 @@ def _equilibrium(history: History, loss: str) -> str:
         _, window = _window(history, name)
         if len(window):
             parts.append(f"{label} {np.mean(window):.3g}")
-    if loss in PROBABILITY_LOSSES and parts:
+    if loss in LOSSES and LOSSES[loss].sigmoid and parts:
         parts.append(f"(equilibrium: loss/d = log 4 = {math.log(4):.3f}, D = 1/2)")
     modes, recall = _last(history, "metric/modes"), _last(history, "metric/recall")
     if modes is not None:

@@ -25,8 +25,10 @@ from torch import Tensor
 from torch.func import functional_call
 
 from engine import losses as losses_lib
+from engine.losses.functions import LossTerms
 from engine import metrics as metrics_lib
 from engine import penalties as penalties_lib
+from engine.penalties.functions import clip_weights
 from engine import tracking
 from engine.config import ConfigError, TrainConfig, build_config, load_json, parse_assignment
 from engine.data import DataStream, Mixture, get_dataset
@@ -122,8 +124,8 @@ class Trainer:
         self.g_params, self.d_params = list(self.G.parameters()), list(self.D.parameters())
         self.opt_g = make_optimizer(cfg.optimizer_g, self.g_params, cfg.lr_g, cfg.beta1_g, cfg.beta2_g)
         self.opt_d = make_optimizer(cfg.optimizer_d, self.d_params, cfg.lr_d, cfg.beta1_d, cfg.beta2_d)
-        self.loss_fn = losses_lib.LOSSES[cfg.loss]
-        self.penalty_fn = penalties_lib.PENALTIES[cfg.penalty]
+        self.loss_fn = losses_lib.LOSSES[cfg.loss].fn
+        self.penalty_fn = penalties_lib.penalty_fn(cfg.penalty)
         self.real_target = 1.0 - cfg.label_smoothing
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if cfg.ema else None
         self.hist_g = [p.detach().clone() for p in self.g_params] if cfg.hist_avg else None
@@ -160,7 +162,7 @@ class Trainer:
     def hist_penalty(self, params, means) -> Tensor:
         return self.cfg.hist_avg * sum(((p - m) ** 2).sum() for p, m in zip(params, means))
 
-    def d_objective(self, real: Tensor, fake: Tensor) -> tuple[Tensor, losses_lib.LossTerms]:
+    def d_objective(self, real: Tensor, fake: Tensor) -> tuple[Tensor, LossTerms]:
         real_in, fake_in = self.d_input(real), self.d_input(fake)
         real_logits, fake_logits = self.D(real_in), self.D(fake_in)
         if self.cfg.label_flip:
@@ -186,7 +188,7 @@ class Trainer:
         return total
 
     # ----- one iteration -----
-    def train_step(self) -> losses_lib.LossTerms:
+    def train_step(self) -> LossTerms:
         if self.cfg.simultaneous:
             terms = self.simultaneous_step()
         else:
@@ -197,7 +199,7 @@ class Trainer:
         self.step += 1
         return terms
 
-    def d_step(self) -> tuple[losses_lib.LossTerms, Tensor]:
+    def d_step(self) -> tuple[LossTerms, Tensor]:
         """One D update on a fresh real batch and a detached fake batch; returns the terms and the real batch."""
         cfg = self.cfg
         real = self.data.next().to(self.device)
@@ -209,7 +211,7 @@ class Trainer:
         _set_grads(self.d_params, torch.autograd.grad(d_total, self.d_params))
         self.opt_d.step()
         if cfg.clip:
-            penalties_lib.clip_weights(self.D, cfg.clip)
+            clip_weights(self.D, cfg.clip)
         return terms, real
 
     def g_step(self, real: Tensor) -> Tensor:
@@ -221,7 +223,7 @@ class Trainer:
         self.opt_g.step()
         return g_total.detach()
 
-    def simultaneous_step(self) -> losses_lib.LossTerms:
+    def simultaneous_step(self) -> LossTerms:
         """G and D gradients taken at the same parameters, then both applied (PacGAN's code)."""
         real = self.data.next().to(self.device)
         fake = self.G(sample_latent(self.cfg.batch_size, self.cfg, self.gen, self.device))
@@ -234,7 +236,7 @@ class Trainer:
         self.opt_d.step()
         self.opt_g.step()
         if self.cfg.clip:
-            penalties_lib.clip_weights(self.D, self.cfg.clip)
+            clip_weights(self.D, self.cfg.clip)
         terms.g = g_total.detach()
         return terms
 

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from engine.config import LOSSES as CONFIG_LOSSES, PENALTIES as CONFIG_PENALTIES
-from engine.losses import LOSSES, d_probability
-from engine.penalties import PENALTIES, clip_weights
+from engine.losses import D_OUTPUTS, LOSSES, PROBABILITY_D, REAL_TARGET, SIGMOID_D, d_probability
+from engine.penalties import PENALTIES, penalty_fn
+from engine.penalties.functions import clip_weights
 
 
 def sig(x):
@@ -24,15 +25,36 @@ CLOSED_FORMS = {
 }
 
 
+# What each loss's D outputs, from the papers: sigmoid(D) = P(real) for the BCE losses, D itself for least squares
+# with targets 0 / 1 (Mao et al. 2017, Prop. 1), an unbounded critic for hinge and Wasserstein.
+D_OUTPUT = {"minimax": "logit", "ns": "logit", "lsgan": "probability", "hinge": "score", "wgan": "score"}
+
+
 def test_registry_matches_config_choices():
-    assert set(LOSSES) == set(CONFIG_LOSSES) == set(CLOSED_FORMS)
+    assert set(LOSSES) == set(CONFIG_LOSSES) == set(CLOSED_FORMS) == set(D_OUTPUT)
     assert set(PENALTIES) == set(CONFIG_PENALTIES)
+
+
+def test_one_table_says_what_each_d_outputs_and_the_lists_follow_from_it():
+    assert {name: loss.d_output for name, loss in LOSSES.items()} == D_OUTPUT
+    assert set(D_OUTPUT.values()) <= set(D_OUTPUTS)
+    assert PROBABILITY_D == ("minimax", "ns", "lsgan") and SIGMOID_D == ("minimax", "ns")
+    assert REAL_TARGET == ("minimax", "ns", "lsgan")  # the losses whose D has a target for real data
+
+
+def test_the_tables_are_read_without_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; import engine.config, engine.losses, engine.penalties; "
+            "sys.exit('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
 @pytest.mark.parametrize("name", sorted(CLOSED_FORMS))
 @pytest.mark.parametrize("r,f", [(0.0, 0.0), (2.0, -1.5), (-3.0, 4.0), (0.3, 0.7)])
 def test_loss_closed_forms(name, r, f):
-    terms = LOSSES[name](torch.tensor([r], dtype=torch.float64), torch.tensor([f], dtype=torch.float64))
+    terms = LOSSES[name].fn(torch.tensor([r], dtype=torch.float64), torch.tensor([f], dtype=torch.float64))
     expected = CLOSED_FORMS[name](r, f)
     got = (terms.d.item(), terms.g.item(), terms.d_real.item(), terms.d_fake.item())
     assert got == pytest.approx(expected, rel=1e-9, abs=1e-12)
@@ -40,21 +62,21 @@ def test_loss_closed_forms(name, r, f):
 
 def test_bce_at_equilibrium_is_log4():
     # D(x) = 1/2 everywhere (logit 0): the BCE D loss is log 4, the value the dashboard draws as a reference.
-    terms = LOSSES["ns"](torch.zeros(5), torch.zeros(5))
+    terms = LOSSES["ns"].fn(torch.zeros(5), torch.zeros(5))
     assert terms.d.item() == pytest.approx(math.log(4), rel=1e-6)
 
 
 def test_bce_stable_at_extreme_logits():
-    terms = LOSSES["ns"](torch.tensor([200.0]), torch.tensor([-200.0]))
+    terms = LOSSES["ns"].fn(torch.tensor([200.0]), torch.tensor([-200.0]))
     assert terms.d.item() == pytest.approx(0.0, abs=1e-30) and terms.g.item() == pytest.approx(200.0)
-    terms = LOSSES["minimax"](torch.tensor([-200.0]), torch.tensor([200.0]))
+    terms = LOSSES["minimax"].fn(torch.tensor([-200.0]), torch.tensor([200.0]))
     assert terms.d.item() == pytest.approx(400.0) and terms.g.item() == pytest.approx(-200.0)
 
 
 @pytest.mark.parametrize("name", ["minimax", "ns", "lsgan"])
 def test_one_sided_label_smoothing(name):
     r, f, t = 1.2, -0.4, 0.9
-    terms = LOSSES[name](torch.tensor([r], dtype=torch.float64), torch.tensor([f], dtype=torch.float64), t)
+    terms = LOSSES[name].fn(torch.tensor([r], dtype=torch.float64), torch.tensor([f], dtype=torch.float64), t)
     if name == "lsgan":
         expected = 0.5 * (r - t) ** 2 + 0.5 * f**2
     else:
@@ -78,10 +100,10 @@ def test_penalties_closed_forms_on_linear_critic():
     w = torch.tensor([3.0, 4.0])  # |w| = 5
     real, fake = torch.randn(64, 2), torch.randn(64, 2)
     d = linear_critic(w)
-    assert PENALTIES["none"](d, real, fake).item() == 0.0
-    assert PENALTIES["r1"](d, real, fake).item() == pytest.approx(25.0, rel=1e-5)  # |grad|^2
-    assert PENALTIES["wgan_gp"](d, real, fake).item() == pytest.approx(16.0, rel=1e-5)  # (|grad| - 1)^2
-    assert PENALTIES["dragan"](d, real, fake).item() == pytest.approx(16.0, rel=1e-5)
+    assert penalty_fn("none")(d, real, fake).item() == 0.0
+    assert penalty_fn("r1")(d, real, fake).item() == pytest.approx(25.0, rel=1e-5)  # |grad|^2
+    assert penalty_fn("wgan_gp")(d, real, fake).item() == pytest.approx(16.0, rel=1e-5)  # (|grad| - 1)^2
+    assert penalty_fn("dragan")(d, real, fake).item() == pytest.approx(16.0, rel=1e-5)
 
 
 def test_penalties_any_shape_and_differentiable():
@@ -89,7 +111,7 @@ def test_penalties_any_shape_and_differentiable():
     w = torch.tensor([1.0, 0.0, 0.0, 2.0], requires_grad=True)
     for shape in [(16, 4), (16, 1, 2, 2)]:
         real, fake = torch.randn(shape), torch.randn(shape)
-        pen = PENALTIES["r1"](lambda x: x.flatten(1) @ w, real, fake)
+        pen = penalty_fn("r1")(lambda x: x.flatten(1) @ w, real, fake)
         assert pen.item() == pytest.approx(5.0, rel=1e-5)
         (g,) = torch.autograd.grad(pen, w)
         assert torch.allclose(g, 2 * w.detach())  # d|w|^2/dw
@@ -97,7 +119,7 @@ def test_penalties_any_shape_and_differentiable():
 
 def test_wgan_gp_zero_for_unit_gradient():
     w = torch.tensor([0.6, 0.8])
-    assert PENALTIES["wgan_gp"](linear_critic(w), torch.randn(8, 2), torch.randn(8, 2)).item() == pytest.approx(0, abs=1e-6)
+    assert penalty_fn("wgan_gp")(linear_critic(w), torch.randn(8, 2), torch.randn(8, 2)).item() == pytest.approx(0, abs=1e-6)
 
 
 def test_clip_weights():

@@ -1,5 +1,6 @@
 """The training loop: every preset trains, updates touch only their own net, determinism, NaN handling, resume."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 import torch
 
 import engine.losses as losses_lib
+import engine.losses.functions as loss_functions
 from engine import health
 from engine.config import build_config
 from engine.presets import PRESETS
@@ -75,7 +77,7 @@ def test_simultaneous_step_uses_gradients_at_the_same_parameters():
     # Recompute the same gradients by hand on b (same seed, same draws).
     real = b.data.next()
     fake = b.G(torch.randn(32, cfg.z_dim, generator=b.gen))
-    terms = losses_lib.non_saturating(b.D(real), b.D(fake))
+    terms = loss_functions.non_saturating(b.D(real), b.D(fake))
     gd = torch.autograd.grad(terms.d, b.d_params, retain_graph=True)
     gg = torch.autograd.grad(terms.g, b.g_params)
     for p_after, p_before, g in zip(a.d_params, b.d_params, gd):
@@ -101,7 +103,7 @@ def test_same_config_and_seed_give_identical_losses_bit_for_bit():
 
 def test_nan_stops_the_run_at_once(monkeypatch):
     calls = {"n": 0}
-    original = losses_lib.LOSSES["ns"]
+    original = losses_lib.LOSSES["ns"].fn
 
     def poisoned(real, fake, real_target=1.0):
         calls["n"] += 1
@@ -110,7 +112,7 @@ def test_nan_stops_the_run_at_once(monkeypatch):
             terms.d = terms.d * float("nan")
         return terms
 
-    monkeypatch.setitem(losses_lib.LOSSES, "ns", poisoned)
+    monkeypatch.setitem(losses_lib.LOSSES, "ns", dataclasses.replace(losses_lib.LOSSES["ns"], function=poisoned))
     logger = RecordingLogger()
     result = train(build_config(None, {"steps": 100, "batch_size": 32, **FAST}), logger)
     assert result.status == "FAILED" and result.step == 4

@@ -1,4 +1,4 @@
-"""Gradient penalties and weight constraints on D: a second registry, orthogonal to the losses.
+"""The gradient penalties' functions and weight clipping (the table is engine/penalties/__init__.py).
 
 A penalty takes D (any callable from a batch of inputs to one score per row), the real and the fake batch as D
 sees them (already packed, any trailing shape) and a torch generator, and returns a scalar to add to D's loss
@@ -41,11 +41,6 @@ def dragan(d, real: Tensor, fake: Tensor, generator: torch.Generator | None = No
     noise = torch.rand(real.shape, generator=generator, device=real.device)
     x_hat = real.detach() + 0.5 * real.detach().std() * noise
     return (_grad_norm_sq(d, x_hat).add(1e-12).sqrt() - 1).pow(2).mean()
-
-
-PenaltyFn = Callable[..., Tensor]
-
-PENALTIES: dict[str, PenaltyFn] = {"none": no_penalty, "wgan_gp": wgan_gp, "r1": r1, "dragan": dragan}
 
 
 @torch.no_grad()

@@ -1,4 +1,4 @@
-"""Adversarial losses: pure functions with one signature, in one registry.
+"""The adversarial losses' functions (the table is engine/losses/__init__.py): pure, with one signature.
 
 Sign convention, used everywhere in GANboard: D returns raw logits (or critic scores), higher means "more
 real". A loss takes the logits on real samples and on fake samples and returns every term (the D loss, the G
@@ -65,23 +65,11 @@ def least_squares(real: Tensor, fake: Tensor, real_target: float = 1.0) -> LossT
 
 LossFn = Callable[..., LossTerms]
 
-LOSSES: dict[str, LossFn] = {
-    "minimax": minimax,
-    "ns": non_saturating,
-    "hinge": hinge,
-    "wgan": wasserstein,
-    "lsgan": least_squares,
-}
 
-
-# Losses whose D estimates P(real | x), so that it can be set beside D* = p_data / (p_data + p_g).
-PROBABILITY_D = ("minimax", "ns", "lsgan")
-
-
-def d_probability(loss: str, logits: Tensor) -> Tensor | None:
-    """D's output as an estimate of P(real | x), comparable with D*, or None where D is not a probability."""
-    if loss not in PROBABILITY_D:
-        return None
-    if loss in ("minimax", "ns"):
-        return torch.sigmoid(logits)
-    return logits.clamp(0.0, 1.0)  # lsgan's raw output already targets p_data / (p_data + p_g)
+def as_probability(d_output: str, outputs: Tensor) -> Tensor | None:
+    """D's outputs as P(real | x) for a loss whose D has `d_output` (engine.losses.D_OUTPUTS), None for a critic."""
+    if d_output == "logit":
+        return torch.sigmoid(outputs)
+    if d_output == "probability":
+        return outputs.clamp(0.0, 1.0)  # lsgan's raw output already targets p_data / (p_data + p_g)
+    return None
