@@ -34,7 +34,7 @@ def plain_loop(steps: int) -> float:
     import torch.nn.functional as F
     from torch import nn
 
-    from engine.data import ring
+    from engine.data.toy import ring
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -50,7 +50,7 @@ def plain_loop(steps: int) -> float:
     opt_d = torch.optim.Adam(D.parameters(), lr=1e-4, betas=(0.5, 0.999))
     start = time.perf_counter()
     for _ in range(steps):
-        real = mixture.sample(512, gen)
+        real = mixture.sample(512, gen).x
         fake = G(torch.randn(512, 16, generator=gen)).detach()
         d_loss = F.softplus(-D(real)).mean() + F.softplus(D(fake)).mean()
         opt_d.zero_grad(set_to_none=True)

@@ -14,8 +14,10 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from engine import data as data_table
 from engine import losses as loss_table
 from engine import penalties as penalty_table
+from engine.presets import PRESETS
 
 
 class ConfigError(ValueError):
@@ -32,7 +34,7 @@ INITS = ("default", "normal", "orthogonal")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 LOSSES = tuple(loss_table.LOSSES)
 PENALTIES = tuple(penalty_table.PENALTIES)
-DATASET_NAMES = ("ring", "grid", "spiral", "moons")
+DATASET_NAMES = tuple(data_table.DATASETS)
 
 
 @dataclass
@@ -260,11 +262,16 @@ def apply_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str
     return out
 
 
+def preset_overrides(name: str) -> dict[str, Any]:
+    """The fields a preset sets; ConfigError for a name that is no preset."""
+    if name not in PRESETS:
+        raise ConfigError(f"preset: unknown '{name}', allowed: {', '.join(PRESETS)}")
+    return dict(PRESETS[name]["set"])
+
+
 def build_config(preset: str | None = None, overrides: dict[str, Any] | None = None,
                  base: dict[str, Any] | None = None) -> TrainConfig:
     """Defaults, then a config file's values (base), then a preset, then --set overrides; validated."""
-    from engine.presets import preset_overrides
-
     values = TrainConfig().to_dict()
     if base:
         values = apply_overrides(values, base)

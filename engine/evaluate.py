@@ -91,7 +91,7 @@ def run(argv: Sequence[str] | None = None) -> list[str]:
     if x.ndim != 2 or x.shape[1] != 2:
         raise InputError(f"samples: expected an N x 2 array, got shape {x.shape}")
     mixture = get_dataset(dataset)
-    real = mixture.sample(len(x), torch.Generator().manual_seed(metrics.REAL_SEED))
+    real = mixture.sample(len(x), torch.Generator().manual_seed(metrics.REAL_SEED)).x
     try:
         values = metrics.evaluate(mixture, x, real, names=args.metric)
     except ValueError as exc:  # e.g. mode metrics asked of a continuous data set

@@ -46,7 +46,7 @@ from scipy.spatial import cKDTree
 from scipy.spatial.distance import cdist
 from scipy.special import expit
 
-from engine.data import Mixture
+from engine.data.toy import Mixture
 
 HQ_SIGMAS = 3.0  # a sample is high quality within 3 sigma of its nearest mode (toy-protocol.md)
 K_PR = 3  # Kynkaenniemi et al. 2019
@@ -328,7 +328,7 @@ def _jsd_from_terms(e_p: float, e_q: float) -> float:
 
 
 def _default_real(mixture: Mixture, n: int) -> np.ndarray:
-    return mixture.sample(n, torch.Generator().manual_seed(REAL_SEED)).double().numpy()
+    return mixture.sample(n, torch.Generator().manual_seed(REAL_SEED)).x.double().numpy()
 
 
 def jsd(mixture: Mixture, fake: np.ndarray | torch.Tensor, real: np.ndarray | torch.Tensor | None = None) -> float:

@@ -1,14 +1,13 @@
 """Presets as data: named overrides of TrainConfig, each with a one-line description and its source.
 
 A preset is never code: "WGAN-GP" is the Wasserstein loss + the gradient penalty + n_critic + its optimiser
-settings. Anything a preset sets can still be overridden with --set.
+settings. Anything a preset sets can still be overridden with --set. This module imports nothing of the engine:
+engine.config reads it (build_config) and checks every preset's values like any other.
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-from engine.config import ConfigError
 
 PROTOCOL_A = {
     # PacGAN's code (Lin et al. 2018): see ../shared/reference/toy-protocol.md, protocol A.
@@ -86,12 +85,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 # What the Launch page opens on: a sweep whose six runs finish in about a minute on a 2-core CPU and already tell
 # the losses apart (ns covers part of the ring, hinge all of it, lsgan collapses): bench/first_sweep.py measures it.
 FIRST_SWEEP: dict[str, Any] = {"preset": "quickstart", "sweep": {"loss": ["ns", "hinge", "lsgan"]}, "seeds": 2}
-
-
-def preset_overrides(name: str) -> dict[str, Any]:
-    if name not in PRESETS:
-        raise ConfigError(f"preset: unknown '{name}', allowed: {', '.join(PRESETS)}")
-    return dict(PRESETS[name]["set"])
 
 
 def describe_presets() -> list[str]:

@@ -31,7 +31,9 @@ from engine import penalties as penalties_lib
 from engine.penalties.functions import clip_weights
 from engine import tracking
 from engine.config import ConfigError, TrainConfig, build_config, load_json, parse_assignment
-from engine.data import DataStream, Mixture, get_dataset
+from engine.data import get_dataset
+from engine.data.stream import DataStream
+from engine.data.toy import Mixture
 from engine.health import classify
 from engine.nets import Discriminator, Generator, d_at, pack, sample_latent
 
@@ -45,11 +47,11 @@ def eval_stream(cfg: TrainConfig, mixture: Mixture, device: torch.device) -> tup
     of real data (nets.d_at). A function of the config alone: the dashboard redraws it for a checkpoint."""
     gen = torch.Generator().manual_seed(cfg.seed + EVAL_SEED_OFFSET)
     z = sample_latent(cfg.eval_samples, cfg, gen, device)
-    real = mixture.sample(cfg.eval_samples, gen).numpy()
+    real = mixture.sample(cfg.eval_samples, gen).x.numpy()
     if not cfg.mbd_kernels:
         return z, real, None
     n_ref = cfg.batch_size - cfg.pack
-    ref = mixture.sample(n_ref, gen) if n_ref else torch.empty(0, 2)
+    ref = mixture.sample(n_ref, gen).x if n_ref else torch.empty(0, 2)
     return z, real, pack(ref, cfg.pack).to(device)
 
 
@@ -202,7 +204,7 @@ class Trainer:
     def d_step(self) -> tuple[LossTerms, Tensor]:
         """One D update on a fresh real batch and a detached fake batch; returns the terms and the real batch."""
         cfg = self.cfg
-        real = self.data.next().to(self.device)
+        real = self.data.next().x.to(self.device)
         with torch.no_grad():
             fake = self.G(sample_latent(cfg.batch_size, cfg, self.gen, self.device))
         if cfg.replay:
@@ -225,7 +227,7 @@ class Trainer:
 
     def simultaneous_step(self) -> LossTerms:
         """G and D gradients taken at the same parameters, then both applied (PacGAN's code)."""
-        real = self.data.next().to(self.device)
+        real = self.data.next().x.to(self.device)
         fake = self.G(sample_latent(self.cfg.batch_size, self.cfg, self.gen, self.device))
         d_total, terms = self.d_objective(real, fake)
         g_total = self.g_objective(real, fake, self.D)

@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from engine.config import FIELDS, ConfigError, TrainConfig, build_config, schema
-from engine.data import DATASETS, DataStream, get_dataset, grid, ring
+from engine.data import DATASETS, get_dataset
+from engine.data.stream import DataStream
+from engine.data.toy import grid, ring
 from engine.nets import EVAL_CHUNK, Discriminator, Generator, MinibatchDiscrimination, d_at, pack
 from engine.presets import PRESETS, describe_presets
 
@@ -106,7 +108,7 @@ def test_log_density_is_normalised_and_matches_samples(name):
         expected = math.log(m.weights[0] / (2 * math.pi * m.sigma**2))
         assert m.log_prob(m.means[:1])[0] == pytest.approx(expected, rel=1e-6)
     # integrates to 1: importance sampling with the mixture itself
-    x = m.sample(4000, torch.Generator().manual_seed(0)).numpy()
+    x = m.sample(4000, torch.Generator().manual_seed(0)).x.numpy()
     lo_x, hi_x, lo_y, hi_y = m.bounds()
     xs, ys = np.linspace(lo_x, hi_x, 300), np.linspace(lo_y, hi_y, 300)  # spacing <= sigma
     gx, gy = np.meshgrid(xs, ys)
@@ -118,11 +120,29 @@ def test_log_density_is_normalised_and_matches_samples(name):
 def test_fixed_dataset_reshuffles_every_epoch():
     m = ring()
     stream = DataStream(m, 10, 30, torch.Generator().manual_seed(0))
-    epoch1 = torch.cat([stream.next() for _ in range(3)])
-    epoch2 = torch.cat([stream.next() for _ in range(3)])
+    batches = [stream.next() for _ in range(6)]
+    epoch1, epoch2 = (torch.cat([b.x for b in batches[i:i + 3]]) for i in (0, 3))
     key = lambda t: sorted(map(tuple, t.numpy().round(6).tolist()))
-    assert key(epoch1) == key(epoch2) == key(stream.fixed)
+    assert key(epoch1) == key(epoch2) == key(stream.fixed.x)
     assert not torch.equal(epoch1, epoch2)
+    # each sample keeps its label (its mode) through the reshuffles
+    for b in batches:
+        assert np.array_equal(b.y.numpy(), ((m.means[None] - b.x.double().numpy()[:, None]) ** 2).sum(-1).argmin(1))
+
+
+@pytest.mark.parametrize("name", ["ring", "grid", "spiral", "moons"])
+def test_a_batch_carries_the_modes_as_classes(name):
+    m = get_dataset(name)
+    assert (m.modality, m.shape) == ("points", (2,))
+    batch = m.sample(500, torch.Generator().manual_seed(1))
+    assert batch.x.shape == (500, 2) and batch.x.dtype == torch.float32
+    if not m.has_modes:
+        assert m.n_classes == 0 and batch.y is None
+        return
+    assert m.n_classes == m.n_modes and batch.y.dtype == torch.int64
+    # sigma is far below the distance between modes: each sample's label is its nearest mode
+    nearest = ((m.means[None] - batch.x.double().numpy()[:, None]) ** 2).sum(-1).argmin(1)
+    assert np.array_equal(batch.y.numpy(), nearest)
 
 
 @pytest.mark.parametrize("overrides", [

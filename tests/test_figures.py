@@ -208,8 +208,8 @@ def test_every_registered_metric_declares_a_range_that_its_values_keep():
         assert set(m.ranges) == set(m.keys), m.keys
     for name in ("ring", "grid"):
         mix = get_dataset(name)
-        real = mix.sample(600, torch.Generator().manual_seed(1)).double().numpy()
-        good = mix.sample(600, torch.Generator().manual_seed(2)).double().numpy()
+        real = mix.sample(600, torch.Generator().manual_seed(1)).x.double().numpy()
+        good = mix.sample(600, torch.Generator().manual_seed(2)).x.double().numpy()
         collapsed = mix.means[0] + 0.5 * mix.sigma * np.random.default_rng(0).normal(size=(600, 2))
         for fake in (good, collapsed):
             d = np.full(600, 0.5)

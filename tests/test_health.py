@@ -189,10 +189,10 @@ def test_every_label_is_reachable_and_declared():
 
 def test_data_hq_is_what_samples_of_the_data_score():
     # the rule's yardstick against the definition: the HQ % of a large draw from the grid itself
-    from engine.data import grid
+    from engine.data.toy import grid
     from engine.metrics import mode_stats
     import torch
-    x = grid().sample(200_000, torch.Generator().manual_seed(0))
+    x = grid().sample(200_000, torch.Generator().manual_seed(0)).x
     assert health.DATA_HQ == pytest.approx(100 * (1 - math.exp(-9 / 2)), rel=1e-12)
     assert mode_stats(grid(), x)["metric/hq"] == pytest.approx(health.DATA_HQ, abs=0.1)
 

@@ -16,7 +16,8 @@ from scipy.stats import chi2
 
 from engine import evaluate as cli
 from engine import metrics as M
-from engine.data import Mixture, get_dataset, grid, ring, spiral
+from engine.data import get_dataset
+from engine.data.toy import Mixture, grid, ring, spiral
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +26,7 @@ HQ_TRUE = 100 * (1 - math.exp(-9 / 2))  # P(|N(0, s^2 I_2)| < 3 s) = 1 - e^(-9/2
 
 
 def draw(mixture: Mixture, n: int = N, seed: int = 0) -> np.ndarray:
-    return mixture.sample(n, torch.Generator().manual_seed(seed)).double().numpy()
+    return mixture.sample(n, torch.Generator().manual_seed(seed)).x.double().numpy()
 
 
 def on_modes(mixture: Mixture, modes: list[int], per_mode: int) -> np.ndarray:

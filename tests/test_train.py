@@ -75,7 +75,7 @@ def test_simultaneous_step_uses_gradients_at_the_same_parameters():
     b = Trainer(cfg, torch.device("cpu"))
     a.train_step()
     # Recompute the same gradients by hand on b (same seed, same draws).
-    real = b.data.next()
+    real = b.data.next().x
     fake = b.G(torch.randn(32, cfg.z_dim, generator=b.gen))
     terms = loss_functions.non_saturating(b.D(real), b.D(fake))
     gd = torch.autograd.grad(terms.d, b.d_params, retain_graph=True)

@@ -1,11 +1,12 @@
-"""Toy 2-D data sets that know their own ground truth.
+"""Toy 2-D data sets (modality "points") that know their own ground truth.
 
 Every data set is a finite mixture of isotropic Gaussians, so each one has an analytic log-density
 (needed for the optimal discriminator D* and for divergences). The mode-coverage sets follow
 `toy-protocol.md` exactly: ring-8 (radius 1, sigma 0.01) and grid-25 (means on {-4,-2,0,2,4}^2,
 sigma 0.05), in raw coordinates. The continuous sets (spiral, moons) are dense mixtures of many small
 Gaussians laid along a curve: sampling one is exactly sampling that mixture, and their log-density is
-still exact, but they have no meaningful modes, so `has_modes` is False and mode metrics are refused.
+still exact, but they have no meaningful modes, so `has_modes` is False and mode metrics are refused. The modes
+of ring and grid are also the data's classes: a batch carries each sample's mode as its label.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from engine.data.batch import Batch
 
 
 @dataclass(frozen=True)
@@ -28,17 +31,26 @@ class Mixture:
     has_modes: bool
     description: str
 
+    modality = "points"
+    shape = (2,)  # one sample
+
     @property
     def n_modes(self) -> int:
         return len(self.means)
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n samples as a float32 (n, 2) tensor, drawn with the given torch generator."""
+    @property
+    def n_classes(self) -> int:
+        """The modes of ring and grid are classes; a continuous set has none."""
+        return self.n_modes if self.has_modes else 0
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Batch:
+        """n samples, x a float32 (n, 2) tensor and y their modes (None without classes), drawn with the given
+        torch generator."""
         weights = torch.as_tensor(self.weights, dtype=torch.float64)
         component = torch.multinomial(weights, n, replacement=True, generator=generator)
         means = torch.as_tensor(self.means, dtype=torch.float32)[component]
         noise = torch.randn(n, 2, generator=generator) * self.sigma
-        return means + noise
+        return Batch(means + noise, component if self.has_modes else None)
 
     def log_prob(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
         """Exact log-density log p(x) at points x (N, 2), computed stably in float64."""
@@ -103,30 +115,3 @@ def moons(n_components: int = 400, sigma: float = 0.05) -> Mixture:
     means = np.concatenate([upper, lower]) - np.array([0.5, 0.25])
     return Mixture("moons", means, sigma, _equal_weights(len(means)), False,
                    "moons: two interleaved half circles (no modes)")
-
-
-DATASETS = {"ring": ring, "grid": grid, "spiral": spiral, "moons": moons}
-
-
-def get_dataset(name: str) -> Mixture:
-    if name not in DATASETS:
-        raise ValueError(f"dataset: unknown '{name}', allowed: {', '.join(DATASETS)}")
-    return DATASETS[name]()
-
-
-class DataStream:
-    """Real minibatches: fresh draws each step (n_data = 0) or a fixed set reshuffled every epoch."""
-
-    def __init__(self, mixture: Mixture, batch_size: int, n_data: int, generator: torch.Generator):
-        self.mixture, self.batch_size, self.generator = mixture, batch_size, generator
-        self.fixed = mixture.sample(n_data, generator) if n_data else None
-        self._order, self._pos = None, 0
-
-    def next(self) -> torch.Tensor:
-        if self.fixed is None:
-            return self.mixture.sample(self.batch_size, self.generator)
-        if self._order is None or self._pos + self.batch_size > len(self.fixed):
-            self._order, self._pos = torch.randperm(len(self.fixed), generator=self.generator), 0
-        batch = self.fixed[self._order[self._pos:self._pos + self.batch_size]]
-        self._pos += self.batch_size
-        return batch
