@@ -48,7 +48,7 @@ def train_speed(kind: str, steps: int) -> float:
     import torch
 
     from engine.config import build_config
-    from engine.nets import MinibatchDiscrimination
+    from engine.nets.mlp import MinibatchDiscrimination
     from engine.train import Trainer
 
     if kind == "mbdisc-4d":
@@ -65,7 +65,7 @@ def train_speed(kind: str, steps: int) -> float:
 def layer_ms(kind: str, repeats: int) -> float:
     import torch
 
-    from engine.nets import MinibatchDiscrimination
+    from engine.nets.mlp import MinibatchDiscrimination
 
     torch.set_num_threads(1)
     torch.manual_seed(0)

@@ -1214,13 +1214,14 @@ def _sample_checkpoint_cached(uri: str, run_id: str, path: str, seed: int, n: in
 
     from engine.config import build_config
     from engine.losses import PROBABILITY_D
-    from engine.nets import Discriminator, Generator, d_at, sample_latent
+    from engine.data import get_dataset
+    from engine.nets import build_nets, d_at, sample_latent
     from engine.train import eval_stream, reference_note
 
     state = _load_checkpoint(uri, run_id, path)
     try:
         cfg = build_config(None, None, state["config"])
-        G, D = Generator(cfg), Discriminator(cfg)
+        G, D = build_nets(cfg, get_dataset(cfg.dataset))
         which = "G_ema" if use_ema and state.get("G_ema") is not None else "G"
         G.load_state_dict(state[which])
         D.load_state_dict(state["D"])

@@ -35,7 +35,7 @@ from engine.data import get_dataset
 from engine.data.stream import DataStream
 from engine.data.toy import Mixture
 from engine.health import classify
-from engine.nets import Discriminator, Generator, d_at, pack, sample_latent
+from engine.nets import build_nets, d_at, pack, sample_latent
 
 EVAL_SEED_OFFSET = 1_000_003  # the evaluation latents and real samples use their own stream, fixed per seed
 
@@ -122,7 +122,8 @@ class Trainer:
         self.mixture: Mixture = get_dataset(cfg.dataset)
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self.data = DataStream(self.mixture, cfg.batch_size, cfg.n_data, self.gen)
-        self.G, self.D = Generator(cfg).to(device), Discriminator(cfg).to(device)
+        G, D = build_nets(cfg, self.mixture)
+        self.G, self.D = G.to(device), D.to(device)
         self.g_params, self.d_params = list(self.G.parameters()), list(self.D.parameters())
         self.opt_g = make_optimizer(cfg.optimizer_g, self.g_params, cfg.lr_g, cfg.beta1_g, cfg.beta2_g)
         self.opt_d = make_optimizer(cfg.optimizer_d, self.d_params, cfg.lr_d, cfg.beta1_d, cfg.beta2_d)

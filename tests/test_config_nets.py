@@ -10,7 +10,8 @@ from engine.config import FIELDS, ConfigError, TrainConfig, build_config, schema
 from engine.data import DATASETS, get_dataset
 from engine.data.stream import DataStream
 from engine.data.toy import grid, ring
-from engine.nets import EVAL_CHUNK, Discriminator, Generator, MinibatchDiscrimination, d_at, pack
+from engine.nets import EVAL_CHUNK, ARCHS, build_nets, d_at, pack
+from engine.nets.mlp import Discriminator, Generator, MinibatchDiscrimination
 from engine.presets import PRESETS, describe_presets
 
 
@@ -149,11 +150,14 @@ def test_a_batch_carries_the_modes_as_classes(name):
     {}, {"g_bn": True, "g_bias": False}, {"d_maxout": 5}, {"spectral_norm": True}, {"mbd_kernels": 4},
     {"pack": 3, "batch_size": 12}, {"g_depth": 0, "d_depth": 0}, {"latent": "uniform", "g_init": "orthogonal"},
 ])
-def test_net_shapes(overrides):
-    cfg = build_config(None, {"batch_size": 12, **overrides})
-    G, D = Generator(cfg), Discriminator(cfg)
+@pytest.mark.parametrize("dataset", sorted(DATASETS))
+def test_net_shapes(overrides, dataset):
+    # every data set's architecture (ARCHS): G yields the data's shape, D one score per (packed) row
+    cfg = build_config(None, {"batch_size": 12, **overrides, "dataset": dataset})
+    G, D = build_nets(cfg, get_dataset(dataset))
+    assert set(ARCHS) == {"mlp"} and isinstance(G, Generator) and isinstance(D, Discriminator)
     x = G(torch.randn(12, cfg.z_dim))
-    assert x.shape == (12, 2)
+    assert x.shape == (12, *get_dataset(dataset).shape)
     logits = D(pack(x, cfg.pack))
     assert logits.shape == (12 // cfg.pack,)
 
@@ -208,7 +212,7 @@ def test_minibatch_discrimination_matches_the_definition_in_values_and_gradients
 def test_minibatch_discrimination_with_a_reference_scores_each_row_as_one_new_member():
     torch.manual_seed(1)
     cfg = build_config("mbdisc", {"batch_size": 8})
-    D = Discriminator(cfg).double()
+    D = Discriminator(cfg, 2).double()
     x, ref = torch.randn(5, 2, dtype=torch.float64), torch.randn(7, 2, dtype=torch.float64)
     with_ref = D(x, ref)
     as_new_member = torch.stack([D(torch.cat([ref, row[None]]))[-1] for row in x])
@@ -237,11 +241,11 @@ def test_d_at_in_chunks_is_one_call_of_d_without_minibatch_discrimination(overri
     cfg = build_config(None, overrides)
     points = torch.randn(n, 2, generator=torch.Generator().manual_seed(2))
     torch.manual_seed(2)
-    D = Discriminator(cfg)
+    D = Discriminator(cfg, 2)
     whole = D(pack(points.repeat_interleave(cfg.pack, dim=0), cfg.pack))
     after_one_call = [b.clone() for b in D.buffers()]  # spectral norm's power-iteration vectors
     torch.manual_seed(2)
-    D = Discriminator(cfg)  # the same D again, before its call
+    D = Discriminator(cfg, 2)  # the same D again, before its call
     with torch.no_grad():
         chunked = d_at(D, cfg, points, torch.randn(7, 2 * cfg.pack))  # a reference is ignored without mbd
     expected = whole if cfg.loss == "wgan" else torch.sigmoid(whole)
@@ -251,9 +255,9 @@ def test_d_at_in_chunks_is_one_call_of_d_without_minibatch_discrimination(overri
 
 def test_normal_init_and_zero_bias():
     cfg = build_config("protocol-a")
-    D = Discriminator(cfg)
+    D = Discriminator(cfg, 2)
     w = torch.cat([p.flatten() for n, p in D.named_parameters() if n.endswith("weight")])
     assert w.std().item() == pytest.approx(0.02, rel=0.05)
     assert all(p.abs().max() == 0 for n, p in D.named_parameters() if n.endswith("bias"))
-    linears = [m for m in Generator(cfg).net if isinstance(m, torch.nn.Linear)]
+    linears = [m for m in Generator(cfg, 2).net if isinstance(m, torch.nn.Linear)]
     assert [m.bias is None for m in linears] == [True] * 4 + [False]  # PacGAN's hidden layers have no bias

@@ -165,7 +165,7 @@ def test_checkpoint_sampling_is_seeded_and_its_arrows_are_autograd_of_d(store):
     import torch
 
     from dashboard import data
-    from engine.nets import Discriminator
+    from engine.nets.mlp import Discriminator
 
     a = data.sample_checkpoint(store["ns"], "checkpoints/final.pt", seed=3, n=64, grad_points=5)
     b = data.sample_checkpoint(store["ns"], "checkpoints/final.pt", seed=3, n=64, grad_points=5)
@@ -176,7 +176,7 @@ def test_checkpoint_sampling_is_seeded_and_its_arrows_are_autograd_of_d(store):
     # grad of sigmoid(D) at the first samples, recomputed here by finite differences of the checkpoint's D
     state = torch.load(io.BytesIO(data.read_artifact(store["ns"], "checkpoints/final.pt", capped=False)),
                        weights_only=True)
-    D = Discriminator(build_config(None, None, state["config"]))
+    D = Discriminator(build_config(None, None, state["config"]), 2)
     D.load_state_dict(state["D"])
     x, h = torch.tensor(a["x"][:5], dtype=torch.float64), 1e-4
     with torch.no_grad():

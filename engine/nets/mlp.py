@@ -1,24 +1,22 @@
-"""MLP generator and discriminator for 2-D data, built from a TrainConfig.
+"""The `mlp` architecture: MLP generator and discriminator for flat samples (the points modality), from a TrainConfig.
 
 D takes packed inputs: m samples concatenated into one row of 2m numbers (PacGAN), and returns one raw logit
 per row (see losses.py for the sign convention). `D.features` exposes the last hidden layer for feature
 matching; minibatch discrimination appends its cross-sample statistics to those features before the head.
 Such a D is not a function of a row alone: `D(x, reference)` takes each row's statistics against a fixed
-reference minibatch instead, and `d_at` evaluates D on any number of points that way, in chunks.
+reference minibatch instead (engine.nets.d_at evaluates D on any number of points that way, in chunks).
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
-from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
 from engine.config import TrainConfig
-from engine.losses import d_probability
 
-DATA_DIM = 2
-EVAL_CHUNK = 1024  # points per D call in d_at: bounds evaluation memory whatever the number of points
 
 
 def activation(name: str) -> nn.Module:
@@ -109,7 +107,9 @@ def _init(module: nn.Module, scheme: str, std: float, gain: float) -> None:
 
 
 class Generator(nn.Module):
-    def __init__(self, cfg: TrainConfig):
+    """z -> a flat sample of `data_dim` numbers."""
+
+    def __init__(self, cfg: TrainConfig, data_dim: int):
         super().__init__()
         layers: list[nn.Module] = []
         width_in = cfg.z_dim
@@ -119,7 +119,7 @@ class Generator(nn.Module):
                 layers.append(nn.BatchNorm1d(cfg.g_width))
             layers.append(activation(cfg.g_act))
             width_in = cfg.g_width
-        layers.append(nn.Linear(width_in, DATA_DIM))
+        layers.append(nn.Linear(width_in, data_dim))
         self.net = nn.Sequential(*layers)
         _init(self, cfg.g_init, cfg.init_std, cfg.init_gain)
 
@@ -128,10 +128,12 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, cfg: TrainConfig):
+    """A pack of cfg.pack flat samples (one row of pack * data_dim numbers) -> one raw output."""
+
+    def __init__(self, cfg: TrainConfig, data_dim: int):
         super().__init__()
         layers: list[nn.Module] = []
-        width_in = DATA_DIM * cfg.pack
+        width_in = data_dim * cfg.pack
         for _ in range(cfg.d_depth):
             if cfg.d_maxout:
                 layers.append(Maxout(width_in, cfg.d_width, cfg.d_maxout))
@@ -159,30 +161,7 @@ class Discriminator(nn.Module):
         return self.head(h).squeeze(-1)
 
 
-def d_at(D: Discriminator, cfg: TrainConfig, points: Tensor, reference: Tensor | None = None) -> Tensor:
-    """D at single points (N, 2), each replicated m times to fill a pack: a probability where cfg.loss has one,
-    the raw score for critics. EVAL_CHUNK points per call, so memory is bounded for any N.
-
-    With minibatch discrimination pass a reference minibatch (packed rows, e.g. train.eval_stream's): each point
-    is then scored as the one new member of a batch made of the reference, so its value is its own (autograd
-    gives each point's own grad D) and the chunking changes nothing. Spectral norm's weights are computed once
-    for all chunks (in training mode: one power iteration, as one call of D on all the points would do).
-    """
-    chunks = list(points.split(EVAL_CHUNK))
-    if len(chunks) > 1 and len(chunks[-1]) == 1:  # one row takes BLAS's matrix-vector path: other bits than one call
-        chunks[-2:] = [torch.cat(chunks[-2:])]
-    with parametrize.cached():
-        logits = torch.cat([D(pack(x.repeat_interleave(cfg.pack, dim=0), cfg.pack), reference) for x in chunks])
-    prob = d_probability(cfg.loss, logits)
-    return logits if prob is None else prob
-
-
-def pack(x: Tensor, m: int) -> Tensor:
-    """(B, 2) samples to (B / m, 2m) packs: consecutive samples share a pack."""
-    return x if m == 1 else x.reshape(-1, x.shape[-1] * m)
-
-
-def sample_latent(n: int, cfg: TrainConfig, generator: torch.Generator | None, device: torch.device) -> Tensor:
-    if cfg.latent == "uniform":
-        return (torch.rand(n, cfg.z_dim, generator=generator) * 2 - 1).to(device)
-    return torch.randn(n, cfg.z_dim, generator=generator).to(device)
+def build(cfg: TrainConfig, shape: tuple[int, ...]) -> tuple[Generator, Discriminator]:
+    """G and D for samples of `shape`, flattened (the points modality: shape (2,))."""
+    data_dim = math.prod(shape)
+    return Generator(cfg, data_dim), Discriminator(cfg, data_dim)
