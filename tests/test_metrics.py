@@ -167,7 +167,7 @@ def test_fid_of_a_collapsed_generator_uses_the_guarded_root():
 
 def test_sqrtm_guard_fails_loudly_on_a_large_imaginary_part():
     with pytest.raises(ValueError, match="imaginary"):
-        M._sqrtm_product(np.eye(2), np.diag([-1.0, 1.0]))  # (AB)^1/2 = diag(i, 1): not two covariances
+        M.frechet.sqrtm_product(np.eye(2), np.diag([-1.0, 1.0]))  # (AB)^1/2 = diag(i, 1): not two covariances
 
 
 # --------------------------------------------------------------------------- precision/recall, density/coverage
@@ -279,9 +279,9 @@ def test_fast_log_p_data_equals_the_mixture_log_prob(name):
     mixture = get_dataset(name)
     lo, hi = mixture.bounds()[0], mixture.bounds()[1]
     x = np.concatenate([draw(mixture, 500), np.random.default_rng(6).uniform(lo - 2, hi + 2, (500, 2))])
-    np.testing.assert_allclose(M._log_p_data(mixture, x), mixture.log_prob(x), rtol=1e-6, atol=1e-4)
+    np.testing.assert_allclose(M.theory.log_p_data(mixture, x), mixture.log_prob(x), rtol=1e-6, atol=1e-4)
     skewed = Mixture("skewed", mixture.means[:3], mixture.sigma, np.array([0.5, 0.3, 0.2]), True, "")
-    np.testing.assert_allclose(M._log_p_data(skewed, x), skewed.log_prob(x), rtol=1e-12)
+    np.testing.assert_allclose(M.theory.log_p_data(skewed, x), skewed.log_prob(x), rtol=1e-12)
 
 
 def test_knn_bandwidth_is_the_kth_neighbour_distance_with_a_floor():
