@@ -26,7 +26,6 @@ from torch.func import functional_call
 
 from engine import losses as losses_lib
 from engine.losses.functions import LossTerms
-from engine import metrics as metrics_lib
 from engine import penalties as penalties_lib
 from engine.penalties.functions import clip_weights
 from engine import tracking
@@ -35,37 +34,8 @@ from engine.data import get_dataset
 from engine.data.stream import DataStream
 from engine.data.toy import Mixture
 from engine.health import classify
-from engine.nets import build_nets, d_at, pack, sample_latent
-
-EVAL_SEED_OFFSET = 1_000_003  # the evaluation latents and real samples use their own stream, fixed per seed
-
-
-def eval_stream(cfg: TrainConfig, mixture: Mixture, device: torch.device) -> tuple[Tensor, np.ndarray, Tensor | None]:
-    """The run's fixed evaluation draws, from their own generator (seed + EVAL_SEED_OFFSET): the latent batch,
-    the real batch and, with minibatch discrimination, D's reference minibatch: real data, one packed row short
-    of a training batch, so that D scores each evaluated point as the one new member of a training-sized batch
-    of real data (nets.d_at). A function of the config alone: the dashboard redraws it for a checkpoint."""
-    gen = torch.Generator().manual_seed(cfg.seed + EVAL_SEED_OFFSET)
-    z = sample_latent(cfg.eval_samples, cfg, gen, device)
-    real = mixture.sample(cfg.eval_samples, gen).x.numpy()
-    if not cfg.mbd_kernels:
-        return z, real, None
-    n_ref = cfg.batch_size - cfg.pack
-    ref = mixture.sample(n_ref, gen).x if n_ref else torch.empty(0, 2)
-    return z, real, pack(ref, cfg.pack).to(device)
-
-
-def reference_note(cfg: TrainConfig) -> str:
-    """What eval_stream's reference minibatch is, in words, for field snapshots and captions."""
-    rows = cfg.batch_size // cfg.pack - 1
-    return f"{rows} real samples" if cfg.pack == 1 else f"{rows} packs of {cfg.pack} real samples"
-
-
-class Diverged(RuntimeError):
-    def __init__(self, step: int, what: str):
-        super().__init__(f"{what} is not finite at step {step}")
-        self.step = step
-
+from engine.evaluation import evaluation_for
+from engine.nets import build_nets, pack, sample_latent
 
 @dataclass
 class TrainResult:
@@ -135,10 +105,7 @@ class Trainer:
         self.hist_d = [p.detach().clone() for p in self.d_params] if cfg.hist_avg else None
         self.replay_buf = torch.empty(0, 2, device=device)
         self.step = 0
-        self.z_eval, self.real_eval, self.d_reference = eval_stream(cfg, self.mixture, device)
-        lo_x, hi_x, lo_y, hi_y = self.mixture.bounds()
-        self.grid_xs = np.linspace(lo_x, hi_x, cfg.grid_size, dtype=np.float32)
-        self.grid_ys = np.linspace(lo_y, hi_y, cfg.grid_size, dtype=np.float32)
+        self.evaluation = evaluation_for(cfg, self.mixture, device)
 
     # ----- what D sees -----
     def d_input(self, x: Tensor) -> Tensor:
@@ -292,14 +259,6 @@ class Trainer:
 
     # ----- evaluation -----
     @torch.no_grad()
-    def d_prob_at(self, points: np.ndarray) -> np.ndarray:
-        """D at single points (replicated m times to fill a pack), as a probability or raw for critics, in
-        chunks (nets.d_at); with minibatch discrimination each point against the run's fixed reference
-        minibatch of real data (eval_stream), so D's field, d_real and d_fake are D of the point alone."""
-        x = torch.as_tensor(points, dtype=torch.float32, device=self.device)
-        return d_at(self.D, self.cfg, x, self.d_reference).cpu().numpy()
-
-    @torch.no_grad()
     def sample(self, z: Tensor) -> np.ndarray:
         g = self.G_ema if self.G_ema is not None else self.G
         was_training = g.training
@@ -308,27 +267,9 @@ class Trainer:
         g.train(was_training)
         return x
 
-    def evaluate(self) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-        """Metrics of the fixed evaluation batch, and the arrays to snapshot (samples, D and D* on the grid; with
-        minibatch discrimination also `d_reference`, what D's field was scored against, in words)."""
-        fake = self.sample(self.z_eval)
-        d_is_prob = self.cfg.loss in losses_lib.PROBABILITY_D
-        finite = bool(np.isfinite(fake).all())  # a diverged G: no metrics and no D*, but D's field is still kept
-        if finite:
-            values = metrics_lib.evaluate(self.mixture, fake, self.real_eval, d_real=self.d_prob_at(self.real_eval),
-                                          d_fake=self.d_prob_at(fake), d_is_prob=d_is_prob)
-        else:
-            values = {}
-        gx, gy = np.meshgrid(self.grid_xs, self.grid_ys)  # row i is y = ys[i]
-        points = np.stack([gx.ravel(), gy.ravel()], axis=1)
-        shape = (len(self.grid_ys), len(self.grid_xs))
-        field_arrays = {"xs": self.grid_xs, "ys": self.grid_ys, "d": self.d_prob_at(points).reshape(shape),
-                        "d_is_prob": np.array(d_is_prob)}
-        if self.d_reference is not None:
-            field_arrays["d_reference"] = np.array(reference_note(self.cfg))
-        if finite:
-            field_arrays["d_star"] = metrics_lib.optimal_discriminator(self.mixture, fake, points).reshape(shape)
-        return values, {"x": fake, "field": field_arrays}
+    def evaluate(self) -> tuple[dict[str, float], dict[str, dict[str, np.ndarray]]]:
+        """Metrics of the fixed evaluation batch and the snapshot's arrays by artifact folder (engine.evaluation)."""
+        return self.evaluation.run(self.D, self.sample(self.evaluation.z))
 
     # ----- checkpoints -----
     def state_dict(self) -> dict[str, Any]:
@@ -375,11 +316,11 @@ def train(cfg: TrainConfig, logger=None, *, resume_state: dict[str, Any] | None 
 
     def evaluate_and_snapshot() -> None:
         nonlocal last_metrics
-        values, arrays = trainer.evaluate()
+        values, snapshot = trainer.evaluate()
         step = trainer.step
         logger.log_metrics(values, step)
-        logger.log_npz(tracking.snapshot_path("samples", step), x=arrays["x"], step=np.array(step))
-        logger.log_npz(tracking.snapshot_path("field", step), **arrays["field"], step=np.array(step))
+        for folder, arrays in snapshot.items():
+            logger.log_npz(tracking.snapshot_path(folder, step), **arrays, step=np.array(step))
         logger.log_torch("checkpoints/last.pt", trainer.state_dict())
         for k, v in values.items():
             history.setdefault(k, []).append((step, v))

@@ -10,7 +10,8 @@ from engine.config import FIELDS, ConfigError, TrainConfig, build_config, schema
 from engine.data import DATASETS, get_dataset
 from engine.data.stream import DataStream
 from engine.data.toy import grid, ring
-from engine.nets import EVAL_CHUNK, ARCHS, build_nets, d_at, pack
+from engine.evaluation import EVAL_CHUNK, d_at
+from engine.nets import ARCHS, build_nets, pack
 from engine.nets.mlp import Discriminator, Generator, MinibatchDiscrimination
 from engine.presets import PRESETS, describe_presets
 

@@ -2,7 +2,7 @@
 
 Minibatch discrimination used to score the 64 x 64 grid as one batch: a (4096, 4096, 50, 5) float32 difference
 tensor, 16.8 GB, and 6.25 GB for the 2,500-sample evaluation batch. D is now evaluated in chunks of
-nets.EVAL_CHUNK points against a fixed reference minibatch, (50, 1024, 511) float32 or ~105 MB per temporary.
+evaluation.EVAL_CHUNK points against a fixed reference minibatch, (50, 1024, 511) float32 or ~105 MB per temporary.
 Measured peak of the whole process on the 2-core CPU machine: ~570 MB (Python + torch ~270 MB, the metrics
 ~90 MB, minibatch discrimination's chunk ~210 MB). The bound, 2 GB, leaves room for other allocators and BLAS
 builds and is still a third of the smallest tensor the old code built.

@@ -12,7 +12,8 @@ import engine.losses.functions as loss_functions
 from engine import health
 from engine.config import build_config
 from engine.presets import PRESETS
-from engine.train import Trainer, eval_stream, reference_note, train
+from engine.evaluation import eval_stream, reference_note
+from engine.train import Trainer, train
 
 FAST = {"eval_every": 0, "eval_samples": 500, "grid_size": 16, "log_every": 5}
 
@@ -158,10 +159,10 @@ def test_minibatch_discrimination_is_evaluated_against_one_fixed_minibatch_of_re
     cpu = torch.device("cpu")
     cfg = build_config("mbdisc", {"batch_size": 32, "eval_samples": 400, "grid_size": 12, "eval_every": 0})
     trainer = Trainer(cfg, cpu)
-    ref = trainer.d_reference
+    ref = trainer.evaluation.reference
     assert ref.shape == (31, 2)  # a training batch less the one row being scored
     assert torch.equal(eval_stream(cfg, trainer.mixture, cpu)[2], ref)  # redrawn from the config alone
-    assert not np.isin(ref.numpy(), trainer.real_eval).any()  # its own draw, not rows of the evaluation batch
+    assert not np.isin(ref.numpy(), trainer.evaluation.real).any()  # its own draw, not rows of the evaluation batch
     m = trainer.mixture  # real data: every row within 6 sigma of a mode of the ring
     assert (np.linalg.norm(ref.numpy()[:, None] - m.means[None], axis=-1).min(1) < 6 * m.sigma).all()
     values, arrays = trainer.evaluate()
@@ -174,15 +175,16 @@ def test_minibatch_discrimination_is_evaluated_against_one_fixed_minibatch_of_re
     assert math.isfinite(values["theory/d_err"]) and math.isfinite(values["theory/v"])
     assert reference_note(build_config("mbdisc", {"batch_size": 32, "pack": 2})) == "15 packs of 2 real samples"
     plain = Trainer(build_config("ns", FAST), cpu)
-    assert plain.d_reference is None
+    assert plain.evaluation.reference is None
     assert sorted(plain.evaluate()[1]["field"]) == ["d", "d_is_prob", "d_star", "xs", "ys"]  # as before
+
 
 def test_fixed_evaluation_batch_is_the_same_across_steps_and_seeded():
     a = Trainer(build_config(None, {"seed": 5, **FAST}), torch.device("cpu"))
     b = Trainer(build_config(None, {"seed": 5, "lr_g": 0.5, **FAST}), torch.device("cpu"))
-    assert torch.equal(a.z_eval, b.z_eval) and np.array_equal(a.real_eval, b.real_eval)
+    assert torch.equal(a.evaluation.z, b.evaluation.z) and np.array_equal(a.evaluation.real, b.evaluation.real)
     c = Trainer(build_config(None, {"seed": 6, **FAST}), torch.device("cpu"))
-    assert not torch.equal(a.z_eval, c.z_eval)
+    assert not torch.equal(a.evaluation.z, c.evaluation.z)
 
 
 def test_continuous_dataset_logs_no_mode_metrics():

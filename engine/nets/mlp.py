@@ -4,7 +4,7 @@ D takes packed inputs: m samples concatenated into one row of 2m numbers (PacGAN
 per row (see losses.py for the sign convention). `D.features` exposes the last hidden layer for feature
 matching; minibatch discrimination appends its cross-sample statistics to those features before the head.
 Such a D is not a function of a row alone: `D(x, reference)` takes each row's statistics against a fixed
-reference minibatch instead (engine.nets.d_at evaluates D on any number of points that way, in chunks).
+reference minibatch instead (engine.evaluation.d_at evaluates D on any number of points that way, in chunks).
 """
 
 from __future__ import annotations
