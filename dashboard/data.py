@@ -1215,8 +1215,8 @@ def _sample_checkpoint_cached(uri: str, run_id: str, path: str, seed: int, n: in
     from engine.config import build_config
     from engine.losses import PROBABILITY_D
     from engine.data import get_dataset
-    from engine.nets import build_nets, d_at, sample_latent
-    from engine.train import eval_stream, reference_note
+    from engine.evaluation import d_at, eval_stream, reference_note
+    from engine.nets import build_nets, sample_latent
 
     state = _load_checkpoint(uri, run_id, path)
     try:
