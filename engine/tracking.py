@@ -78,10 +78,6 @@ def artifact_root(uri: str | None = None) -> str | None:
     return None  # a tracking server serves artifacts itself
 
 
-def is_local_sqlite(uri: str | None = None) -> bool:
-    return (uri or tracking_uri()).startswith("sqlite:")
-
-
 def fail_fast_http() -> None:
     """Make MLflow's HTTP calls in this process give up within seconds instead of minutes, unless the user set
     MLFLOW_HTTP_REQUEST_MAX_RETRIES / _BACKOFF_FACTOR / _TIMEOUT. For processes that handle an unreachable server

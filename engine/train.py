@@ -1,16 +1,15 @@
-"""Train one GAN on a toy mixture and log it to MLflow: `python -m engine.train --preset wgan-gp --set seed=3`.
+"""Train one GAN and log it to MLflow: `python -m engine.train --preset wgan-gp --set seed=3`.
 
 The loop reads top to bottom in labelled blocks: D step(s), G step, log, evaluate + snapshot. The loss owns the
-math (losses.py), the penalty registry owns the regularisers (penalties.py); this file owns the schedule and
-the tricks that change what D or G sees (packing, label smoothing and flipping, instance noise, experience
-replay, unrolling, historical averaging, EMA). Logged training scalars are means over the last `log_every`
-steps; `grad/d` and `grad/g` are the gradient norms of the last update before each log.
+math (engine/losses), the penalty table the regularisers (engine/penalties), tricks.py each trick (noise, flips,
+replay, historical averaging, EMA, unrolling, feature matching), evaluation.py what an evaluation holds; this file
+owns the schedule: which piece runs when. Logged training scalars are means over the last `log_every` steps;
+`grad/d` and `grad/g` are the gradient norms of the last update before each log.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import math
 import os
 import signal
@@ -22,20 +21,19 @@ from typing import Any, Callable
 import numpy as np
 import torch
 from torch import Tensor
-from torch.func import functional_call
 
 from engine import losses as losses_lib
-from engine.losses.functions import LossTerms
 from engine import penalties as penalties_lib
-from engine.penalties.functions import clip_weights
-from engine import tracking
+from engine import tracking, tricks
 from engine.config import ConfigError, TrainConfig, build_config, load_json, parse_assignment
 from engine.data import get_dataset
 from engine.data.stream import DataStream
-from engine.data.toy import Mixture
-from engine.health import classify
 from engine.evaluation import evaluation_for
+from engine.health import classify
+from engine.losses.functions import LossTerms
 from engine.nets import build_nets, pack, sample_latent
+from engine.penalties.functions import clip_weights
+
 
 @dataclass
 class TrainResult:
@@ -84,12 +82,18 @@ def _set_grads(params, grads) -> None:
 
 
 class Trainer:
-    """The state of one run (nets, optimisers, generators, trick buffers) and the step that advances it."""
+    """One run: its state and the schedule of one iteration (D step(s), G step, the tricks' updates).
+
+    The state a step changes, all here: the nets and their optimisers (G, D, opt_g, opt_d), the tricks' state
+    (ema and hist: None when off; replay: an empty buffer), the data stream's position, the run's one random
+    generator (gen: data, latents, noise, flips, replay draws, penalty points; torch's global one only seeds the
+    nets' initialisation) and the iteration count.
+    """
 
     def __init__(self, cfg: TrainConfig, device: torch.device):
         self.cfg, self.device = cfg, device
         torch.manual_seed(cfg.seed)
-        self.mixture: Mixture = get_dataset(cfg.dataset)
+        self.mixture = get_dataset(cfg.dataset)
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self.data = DataStream(self.mixture, cfg.batch_size, cfg.n_data, self.gen)
         G, D = build_nets(cfg, self.mixture)
@@ -99,62 +103,49 @@ class Trainer:
         self.opt_d = make_optimizer(cfg.optimizer_d, self.d_params, cfg.lr_d, cfg.beta1_d, cfg.beta2_d)
         self.loss_fn = losses_lib.LOSSES[cfg.loss].fn
         self.penalty_fn = penalties_lib.penalty_fn(cfg.penalty)
-        self.real_target = 1.0 - cfg.label_smoothing
-        self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if cfg.ema else None
-        self.hist_g = [p.detach().clone() for p in self.g_params] if cfg.hist_avg else None
-        self.hist_d = [p.detach().clone() for p in self.d_params] if cfg.hist_avg else None
-        self.replay_buf = torch.empty(0, 2, device=device)
+        self.real_target = 1.0 - cfg.label_smoothing  # one-sided label smoothing
+        self.ema = tricks.EMA(self.G, cfg.ema) if cfg.ema else None
+        self.hist = tricks.HistoricalAverage(cfg.hist_avg, self.g_params, self.d_params) if cfg.hist_avg else None
+        self.replay = tricks.ReplayBuffer(cfg.replay, cfg.replay_size, self.mixture.shape, device)
         self.step = 0
         self.evaluation = evaluation_for(cfg, self.mixture, device)
 
-    # ----- what D sees -----
+    # ----- what D sees and the objectives -----
     def d_input(self, x: Tensor) -> Tensor:
         """Instance noise (annealed to 0 over training), then packing."""
         if self.cfg.instance_noise:
-            std = self.cfg.instance_noise * max(0.0, 1.0 - self.step / self.cfg.steps)
-            x = x + std * torch.randn(x.shape, generator=self.gen).to(x.device)
+            x = tricks.instance_noise(x, self.cfg.instance_noise, self.step, self.cfg.steps, self.gen)
         return pack(x, self.cfg.pack)
 
-    def with_replay(self, fake: Tensor) -> Tensor:
-        """Swap a share of the fake batch for past fakes, then remember the fresh ones."""
-        n_old = int(self.cfg.replay * len(fake))
-        fresh = fake
-        if n_old and len(self.replay_buf) >= n_old:
-            idx = torch.randint(len(self.replay_buf), (n_old,), generator=self.gen).to(fake.device)
-            fake = torch.cat([self.replay_buf[idx], fake[n_old:]])
-        self.replay_buf = torch.cat([fresh.detach(), self.replay_buf])[: self.cfg.replay_size]
-        return fake
-
-    def flip_labels(self, real_logits: Tensor, fake_logits: Tensor) -> tuple[Tensor, Tensor]:
-        flip = (torch.rand(real_logits.shape, generator=self.gen) < self.cfg.label_flip).to(real_logits.device)
-        return torch.where(flip, fake_logits, real_logits), torch.where(flip, real_logits, fake_logits)
-
-    def hist_penalty(self, params, means) -> Tensor:
-        return self.cfg.hist_avg * sum(((p - m) ** 2).sum() for p, m in zip(params, means))
+    def d_loss(self, d: Callable[[Tensor], Tensor], real_in: Tensor, fake_in: Tensor) -> Tensor:
+        """D's loss with its penalty, for any callable d (D itself, or D unrolled)."""
+        loss = self.loss_fn(d(real_in), d(fake_in), self.real_target).d
+        if self.cfg.penalty != "none":
+            loss = loss + self.cfg.penalty_weight * self.penalty_fn(d, real_in, fake_in, self.gen)
+        return loss
 
     def d_objective(self, real: Tensor, fake: Tensor) -> tuple[Tensor, LossTerms]:
         real_in, fake_in = self.d_input(real), self.d_input(fake)
-        real_logits, fake_logits = self.D(real_in), self.D(fake_in)
+        real_out, fake_out = self.D(real_in), self.D(fake_in)
         if self.cfg.label_flip:
-            real_logits, fake_logits = self.flip_labels(real_logits, fake_logits)
-        terms = self.loss_fn(real_logits, fake_logits, self.real_target)
+            real_out, fake_out = tricks.flip_labels(real_out, fake_out, self.cfg.label_flip, self.gen)
+        terms = self.loss_fn(real_out, fake_out, self.real_target)
         total = terms.d
         if self.cfg.penalty != "none":
             total = total + self.cfg.penalty_weight * self.penalty_fn(self.D, real_in, fake_in, self.gen)
-        if self.hist_d is not None:
-            total = total + self.hist_penalty(self.d_params, self.hist_d)
+        if self.hist is not None:
+            total = total + self.hist.penalty(self.d_params, self.hist.d_means)
         return total, terms
 
     def g_objective(self, real: Tensor, fake: Tensor, d: Callable[[Tensor], Tensor]) -> Tensor:
         fake_in = self.d_input(fake)
         if self.cfg.feature_matching:
-            # |E f(real) - E f(G(z))|^2 on D's last hidden layer
-            total = (self.D.features(self.d_input(real)).detach().mean(0) - self.D.features(fake_in).mean(0)).pow(2).sum()
+            total = tricks.feature_matching(self.D, self.d_input(real), fake_in)
         else:
-            fake_logits = d(fake_in)
-            total = self.loss_fn(fake_logits.detach(), fake_logits, self.real_target).g
-        if self.hist_g is not None:
-            total = total + self.hist_penalty(self.g_params, self.hist_g)
+            fake_out = d(fake_in)
+            total = self.loss_fn(fake_out.detach(), fake_out, self.real_target).g
+        if self.hist is not None:
+            total = total + self.hist.penalty(self.g_params, self.hist.g_means)
         return total
 
     # ----- one iteration -----
@@ -176,7 +167,7 @@ class Trainer:
         with torch.no_grad():
             fake = self.G(sample_latent(cfg.batch_size, cfg, self.gen, self.device))
         if cfg.replay:
-            fake = self.with_replay(fake)
+            fake = self.replay.mix(fake, self.gen)
         d_total, terms = self.d_objective(real, fake)
         _set_grads(self.d_params, torch.autograd.grad(d_total, self.d_params))
         self.opt_d.step()
@@ -186,8 +177,13 @@ class Trainer:
 
     def g_step(self, real: Tensor) -> Tensor:
         """One G update against the current D (or D unrolled k steps on this real batch); returns G's loss."""
-        fake = self.G(sample_latent(self.cfg.batch_size, self.cfg, self.gen, self.device))
-        d = self.unrolled_d(real, fake) if self.cfg.unrolled_steps else self.D
+        cfg = self.cfg
+        fake = self.G(sample_latent(cfg.batch_size, cfg, self.gen, self.device))
+        d = self.D
+        if cfg.unrolled_steps:
+            real_in, fake_in = self.d_input(real), self.d_input(fake)
+            d = tricks.unrolled_d(self.D, self.opt_d, cfg.unrolled_steps, lambda d_k: self.d_loss(d_k, real_in, fake_in),
+                                  cfg.lr_d, (cfg.beta1_d, cfg.beta2_d), sgd=cfg.optimizer_d == "sgd")
         g_total = self.g_objective(real, fake, d)
         _set_grads(self.g_params, torch.autograd.grad(g_total, self.g_params))
         self.opt_g.step()
@@ -210,57 +206,16 @@ class Trainer:
         terms.g = g_total.detach()
         return terms
 
-    def unrolled_d(self, real: Tensor, fake: Tensor) -> Callable[[Tensor], Tensor]:
-        """D after k differentiable optimiser steps on this minibatch, starting from D's real optimiser state.
-
-        The fakes stay attached to G's graph, so G's loss sees how D would react to it (Metz et al. 2017).
-        """
-        cfg = self.cfg
-        names = [n for n, _ in self.D.named_parameters()]
-        params = list(self.d_params)
-        state = [self.opt_d.state.get(p, {}) for p in self.d_params]
-        m = [s["exp_avg"].clone() if "exp_avg" in s else torch.zeros_like(p) for s, p in zip(state, params)]
-        v = [s["exp_avg_sq"].clone() if "exp_avg_sq" in s else torch.zeros_like(p) for s, p in zip(state, params)]
-        t = int(state[0]["step"]) if state and "step" in state[0] else 0
-        real_in, fake_in = self.d_input(real), self.d_input(fake)
-        b1, b2 = cfg.beta1_d, cfg.beta2_d
-
-        def d_at(ps):
-            return lambda x: functional_call(self.D, dict(zip(names, ps)), (x,))
-
-        for _ in range(cfg.unrolled_steps):
-            d_fn = d_at(params)
-            loss = self.loss_fn(d_fn(real_in), d_fn(fake_in), self.real_target).d
-            if cfg.penalty != "none":
-                loss = loss + cfg.penalty_weight * self.penalty_fn(d_fn, real_in, fake_in, self.gen)
-            grads = torch.autograd.grad(loss, params, create_graph=True)
-            if cfg.optimizer_d == "sgd":
-                params = [p - cfg.lr_d * g for p, g in zip(params, grads)]
-                continue
-            t += 1
-            m = [b1 * mi + (1 - b1) * g for mi, g in zip(m, grads)]
-            v = [b2 * vi + (1 - b2) * g * g for vi, g in zip(v, grads)]
-            params = [p - cfg.lr_d * (mi / (1 - b1**t)) / ((vi / (1 - b2**t)).sqrt() + 1e-8)
-                      for p, mi, vi in zip(params, m, v)]
-        return d_at(params)
-
-    @torch.no_grad()
     def after_updates(self) -> None:
-        if self.G_ema is not None:
-            for p_ema, p in zip(self.G_ema.parameters(), self.g_params):
-                p_ema.lerp_(p, 1.0 - self.cfg.ema)
-            for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
-                b_ema.copy_(b)
-        if self.hist_g is not None:
-            n = self.step + 2  # the running mean includes the initial parameters
-            for means, params in ((self.hist_g, self.g_params), (self.hist_d, self.d_params)):
-                for mean, p in zip(means, params):
-                    mean.add_((p - mean) / n)
+        if self.ema is not None:
+            self.ema.update(self.G)
+        if self.hist is not None:
+            self.hist.update(self.step, self.g_params, self.d_params)
 
     # ----- evaluation -----
     @torch.no_grad()
     def sample(self, z: Tensor) -> np.ndarray:
-        g = self.G_ema if self.G_ema is not None else self.G
+        g = self.ema.model if self.ema is not None else self.G
         was_training = g.training
         g.eval()
         x = g(z).cpu().numpy().astype(np.float32)
@@ -275,10 +230,12 @@ class Trainer:
     def state_dict(self) -> dict[str, Any]:
         return {
             "step": self.step, "config": self.cfg.to_dict(), "G": self.G.state_dict(), "D": self.D.state_dict(),
-            "G_ema": self.G_ema.state_dict() if self.G_ema is not None else None,
+            "G_ema": self.ema.model.state_dict() if self.ema is not None else None,
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(), "gen": self.gen.get_state(),
-            "torch_rng": torch.get_rng_state(), "hist_g": self.hist_g, "hist_d": self.hist_d,
-            "replay": self.replay_buf.cpu(),
+            "torch_rng": torch.get_rng_state(),
+            "hist_g": self.hist.g_means if self.hist is not None else None,
+            "hist_d": self.hist.d_means if self.hist is not None else None,
+            "replay": self.replay.state.cpu(),
             "data_order": (self.data._order, self.data._pos),
         }
 
@@ -286,14 +243,15 @@ class Trainer:
         self.step = state["step"]
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
-        if self.G_ema is not None and state["G_ema"] is not None:
-            self.G_ema.load_state_dict(state["G_ema"])
+        if self.ema is not None and state["G_ema"] is not None:
+            self.ema.model.load_state_dict(state["G_ema"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.gen.set_state(state["gen"])
         torch.set_rng_state(state["torch_rng"])
-        self.hist_g, self.hist_d = state["hist_g"], state["hist_d"]
-        self.replay_buf = state["replay"].to(self.device)
+        if self.hist is not None:
+            self.hist.g_means, self.hist.d_means = state["hist_g"], state["hist_d"]
+        self.replay.state = state["replay"].to(self.device)
         self.data._order, self.data._pos = state["data_order"]
 
 
