@@ -20,6 +20,7 @@ import pytest
 from support import kill_groups, processes_using, wait_for
 
 from engine import launch, tracking
+from engine.launch.cli import CLI_WORDS
 from engine.config import FIELDS, ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -138,7 +139,7 @@ def test_seeds_count_from_the_runs_own_seed_and_a_seed_sweep_is_honoured():
 def test_contradictory_seeds_are_refused_naming_the_input(args, field, words):
     with pytest.raises(launch.LaunchError) as exc:
         launch.expand("ns", *args)
-    assert exc.value.field == field and exc.value.worded(launch.CLI_WORDS).startswith(words)
+    assert exc.value.field == field and exc.value.worded(CLI_WORDS).startswith(words)
 
 
 @pytest.mark.parametrize("items, message", [

@@ -23,7 +23,8 @@ from types import SimpleNamespace
 import pytest
 from support import kill_groups, wait_for
 
-from engine import launch, ray_backend, tracking
+from engine import launch, tracking
+from engine.launch import ray_jobs
 from engine.config import build_config
 
 REPO = Path(__file__).resolve().parent.parent
@@ -158,7 +159,7 @@ def fake(fake_store, monkeypatch):
     monkeypatch.setenv("GANBOARD_SHARED_STORE", "1")
     monkeypatch.delenv("GANBOARD_RAY_GPU", raising=False)
     monkeypatch.delenv("GANBOARD_RAY_PYTHON", raising=False)
-    launcher = ray_backend.RayLauncher("http://ray.invalid:8265")
+    launcher = ray_jobs.RayLauncher("http://ray.invalid:8265")
     launcher._client = FakeJobs()
     launcher._cluster = (time.monotonic() + 1e6, {"CPU": 8.0})  # never refreshed: no GPU in this cluster
     return launcher
@@ -225,8 +226,8 @@ def test_jobs_run_the_configured_python_and_a_bad_setting_is_refused_before_anyt
 def test_relative_sqlite_store_is_made_absolute_for_the_jobs(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///rel/m.db")
-    assert ray_backend.resolved_tracking_uri() == f"sqlite:///{tmp_path.resolve()}/rel/m.db"
-    assert ray_backend.is_local_store("sqlite:///x.db") and not ray_backend.is_local_store("http://mlflow:5000")
+    assert ray_jobs.resolved_tracking_uri() == f"sqlite:///{tmp_path.resolve()}/rel/m.db"
+    assert ray_jobs.is_local_store("sqlite:///x.db") and not ray_jobs.is_local_store("http://mlflow:5000")
 
 
 def test_running_run_whose_job_ended_is_lost_or_killed_when_a_stop_was_asked(fake):
@@ -259,7 +260,7 @@ def test_queued_runs_say_why_they_wait_and_settle_when_their_job_ends(fake):
     state = fake.status([requeued])[0]
     assert state.status == "queued" and state.job == f"ray ganboard-{requeued}-2"
     assert fake.client().submitted[-1]["submission_id"] == f"ganboard-{requeued}-2"
-    assert tracking.get_run(requeued).data.tags[ray_backend.ATTEMPT_TAG] == "2"
+    assert tracking.get_run(requeued).data.tags[ray_jobs.ATTEMPT_TAG] == "2"
     # ...but not one it can never place.
     never = make_run(fake, device="cuda", job_status="FAILED", error_type=timeout)
     state = fake.status([never])[0]
@@ -362,7 +363,7 @@ def cluster(head):
         mp.setenv("GANBOARD_SHARED_STORE", "1")
         mp.delenv("RAY_API_SERVER_ADDRESS", raising=False)
         mp.setenv("RAY_ADDRESS", head.address)
-        yield SimpleNamespace(address=head.address, env=head.env, launcher=ray_backend.RayLauncher(head.address))
+        yield SimpleNamespace(address=head.address, env=head.env, launcher=ray_jobs.RayLauncher(head.address))
 
 
 @pytest.fixture(scope="module")

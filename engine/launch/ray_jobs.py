@@ -55,7 +55,9 @@ from typing import Any
 
 from engine import tracking
 from engine.config import TrainConfig, build_config
-from engine.launch import (JOB_TAG, REASON_TAG, STOP_TAG, LaunchError, Launcher, LocalLauncher, RunState)
+from engine.launch.base import JOB_TAG, REASON_TAG, STOP_TAG, LaunchError, RunState
+from engine.launch.interface import Launcher
+from engine.launch.local import LocalLauncher
 
 EXCLUDES = ["runs/", "mlruns/", ".git/", "__pycache__/", "*.pyc", ".pytest_cache/", ".benchmarks/", ".mypy_cache/",
             ".ruff_cache/", ".ipynb_checkpoints/", ".venv/", "venv/", "node_modules/", "*.egg-info/", "build/",
