@@ -2,7 +2,7 @@
 
 This file is only the router: it names the pages (in dashboard/views/), hides Launch when the user may not
 operate, and shows which tracking store the app reads (MLFLOW_TRACKING_URI, else the embedded runs/ store). Every
-page reads MLflow through dashboard/data.py and draws with the pure builders in dashboard/figures.py.
+page reads MLflow through the dashboard/data package and draws with the pure builders in dashboard/figures.py.
 
 Every page has its own URL (/runs, /compare?sweep=..., /artifacts?run=...); the app's root sends the visitor on to
 /runs with its query. The views folder is deliberately not called `pages/`: Streamlit would take such a folder for

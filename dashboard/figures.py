@@ -29,7 +29,7 @@ import plotly.colors as pc
 import plotly.graph_objects as go
 
 from dashboard.stats import direction, ema_smooth, robust_range
-from engine.config import PROBABILITY_LOSSES
+from engine.losses import SIGMOID_D
 
 LOG4 = math.log(4.0)
 
@@ -60,13 +60,13 @@ def references_for(metric: str, losses: set[str] | Sequence[str]) -> list[dict[s
     lines = REFERENCE_LINES.get(metric, [])
     if metric in _PROBABILITY_ONLY:
         losses = set(losses)
-        if not losses or not losses <= set(PROBABILITY_LOSSES):
+        if not losses or not losses <= set(SIGMOID_D):
             return []
     return [{"y": y, "label": label} for y, label in lines]
 
 
 # Training signals whose range depends on the loss: D's mean outputs are sigmoid probabilities for the BCE losses
-# (config.PROBABILITY_LOSSES) and raw scores otherwise (losses.LossTerms; lsgan's too). The evaluation metrics
+# (engine.losses.SIGMOID_D) and raw scores otherwise (losses.LossTerms; lsgan's too). The evaluation metrics
 # declare their ranges in engine.metrics' registry.
 _PROBABILITY_RANGES: dict[str, tuple[float, float]] = {"d/real": (0.0, 1.0), "d/fake": (0.0, 1.0)}
 # Logged only where D is a probability (engine.metrics.theory_stats with d_is_prob: losses.PROBABILITY_D).
@@ -89,7 +89,7 @@ def metric_range(metric: str, datasets: Iterable[str] = (), losses: Iterable[str
     modes), -inf / inf where nothing bounds it (an unknown data set leaves a data-set bound open)."""
     if metric in _PROBABILITY_RANGES:
         losses = set(losses)
-        probability = bool(losses) and losses <= set(PROBABILITY_LOSSES)
+        probability = bool(losses) and losses <= set(SIGMOID_D)
         return _PROBABILITY_RANGES[metric] if probability else (-math.inf, math.inf)
     from engine.metrics import value_range
 
@@ -276,7 +276,7 @@ def curves_figure(series: Sequence[Mapping[str, Any]], *, smoothing: float = 0.0
     """Line chart of several series with optional smoothing, seed bands, downsampling envelopes and theory lines.
 
     Each series is a dict with `name`, `x`, `y` and optionally `lo`/`hi` (a spread band, e.g. from
-    `stats.aggregate`), `ymin`/`ymax` (a downsampling envelope, from `stats.downsample_minmax`), `color` and
+    `stats.aggregate`), `ymin`/`ymax` (a downsampling envelope: the buckets' min and max, data.Curve), `color` and
     `dash`, and `range` = (low, high), the values the metric can take (`metric_range`), where the band and the
     envelope are clipped (after smoothing): a ± std band of a mode count must not promise negative modes; a band
     that was cut has meta {"clipped": points}. Traces per series, in drawing order: envelope (`<name> min/max`,
@@ -412,57 +412,6 @@ def _quiver(points: np.ndarray, vectors: np.ndarray, scale: float | None, bounds
     return seg[:, 0], seg[:, 1]
 
 
-def samples_figure(x: np.ndarray, *, means: np.ndarray | None = None, sigma: float | None = None,
-                   field: Mapping[str, Any] | None = None, contours: Mapping[str, Any] | None = None,
-                   bounds: Sequence[float] | None = None, title: str | None = None,
-                   arrows: tuple[np.ndarray, np.ndarray] | None = None, arrow_scale: float | None = None,
-                   color: str = "#EF553B", marker_size: float = 3.0) -> go.Figure:
-    """Generated samples over the truth: one gallery panel.
-
-    Layers, bottom to top (each optional except the samples): `field` heatmap {xs, ys, z (len(ys), len(xs)),
-    title, and optional zmin, zmax, colorscale} such as D(x) or |D - D*|; `contours` of the true log-density
-    {xs, ys, z}; `arrows` = (points (M, 2), vectors (M, 2)), e.g. grad D, drawn as a quiver; the mode centres
-    `means` (K, 2) with their 3σ high-quality circles when `sigma` is given (the protocol's HQ radius); the
-    samples `x` (N, 2). `bounds` = (xmin, xmax, ymin, ymax) fixes the view so panels of a gallery line up.
-    """
-    fig = go.Figure()
-    if field is not None:
-        fig.add_trace(go.Heatmap(x=_arr(field["xs"]), y=_arr(field["ys"]), z=np.asarray(field["z"]),
-                                 zmin=field.get("zmin"), zmax=field.get("zmax"),
-                                 colorscale=field.get("colorscale", "RdBu"), name=str(field.get("title", "field")),
-                                 colorbar=dict(title=dict(text=str(field.get("title", ""))), thickness=10),
-                                 hovertemplate="x %{x:.2f}, y %{y:.2f}: %{z:.3g}<extra></extra>"))
-    if contours is not None:
-        fig.add_trace(go.Contour(x=_arr(contours["xs"]), y=_arr(contours["ys"]), z=np.asarray(contours["z"]),
-                                 contours=dict(coloring="lines"), showscale=False, ncontours=12,
-                                 line=dict(width=1), colorscale=[[0, "#888"], [1, "#222"]],
-                                 name="log p_data", hoverinfo="skip"))
-    if arrows is not None:
-        ax, ay = _quiver(arrows[0], arrows[1], arrow_scale, bounds)
-        fig.add_trace(go.Scatter(x=ax, y=ay, mode="lines", name="grad", line=dict(color="black", width=1),
-                                 hoverinfo="skip", showlegend=False))
-    if means is not None:
-        mu = np.asarray(means, dtype=np.float64).reshape(-1, 2)
-        fig.add_trace(go.Scatter(x=mu[:, 0], y=mu[:, 1], mode="markers", name="modes", showlegend=False,
-                                 marker=dict(symbol="x-thin", size=9, line=dict(width=2, color="black")),
-                                 hovertemplate="mode (%{x:.2f}, %{y:.2f})<extra></extra>"))
-        if sigma is not None:
-            # Circles as one polyline trace rather than K layout shapes: cheap and cleared with the figure.
-            t = np.append(np.linspace(0, 2 * np.pi, 33), np.nan)
-            r = 3.0 * float(sigma)
-            cx = (mu[:, :1] + r * np.cos(t)[None, :]).ravel()
-            cy = (mu[:, 1:] + r * np.sin(t)[None, :]).ravel()
-            fig.add_trace(go.Scatter(x=cx, y=cy, mode="lines", name="3σ", showlegend=False, hoverinfo="skip",
-                                     line=dict(color="black", width=1, dash="dot")))
-    pts = np.asarray(x, dtype=np.float64).reshape(-1, 2)
-    fig.add_trace(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", name="samples", showlegend=False,
-                             marker=dict(size=marker_size, color=color, opacity=0.6),
-                             hovertemplate="(%{x:.3f}, %{y:.3f})<extra></extra>"))
-    _equal_axes(fig, bounds)
-    fig.update_layout(title=title, margin=dict(l=10, r=10, t=30 if title else 10, b=10), showlegend=False)
-    return fig
-
-
 def field_figure(xs: np.ndarray, ys: np.ndarray, z: np.ndarray, title: str | None = None,
                  zmin: float | None = None, zmax: float | None = None, colorscale: str = "RdBu") -> go.Figure:
     """A scalar field on the evaluation grid (D, D*, |D - D*|); z has shape (len(ys), len(xs)).
@@ -528,24 +477,6 @@ def value_function_figure(steps: Sequence[float] | np.ndarray, v: Sequence[float
     fig.update_layout(title=title, xaxis_title="step", yaxis_title="V", hovermode="x unified",
                       margin=dict(l=50, r=10, t=30 if title else 10, b=40))
     return fig
-
-
-def loss_cursor_figure(steps: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray,
-                       cursor_step: float, name: str = "loss", height: int = 180) -> go.Figure:
-    """A small loss chart with a vertical line at the scrubber's step, so samples and loss read together."""
-    s, v = _arr(steps), _arr(values)
-    fig = go.Figure(go.Scatter(x=s, y=v, mode="lines", name=name, line=dict(width=1.5)))
-    if s.size:
-        i = int(np.argmin(np.abs(s - cursor_step)))
-        fig.add_trace(go.Scatter(x=[s[i]], y=[v[i]], mode="markers", name="cursor", marker=dict(size=8),
-                                 hovertemplate="step %{x}: %{y:.4g}<extra></extra>"))
-    fig.add_shape(type="line", x0=cursor_step, x1=cursor_step, y0=0, y1=1, xref="x", yref="paper",
-                  line=dict(color="gray", width=1, dash="dash"))
-    fig.update_layout(height=height, showlegend=False, margin=dict(l=40, r=10, t=10, b=30), xaxis_title="step",
-                      yaxis_title=name)
-    return fig
-
-
 
 
 def filmstrip_figure(cells: Sequence[Sequence[np.ndarray | None]], row_labels: Sequence[str],
@@ -661,16 +592,19 @@ def gallery_panel_figure(x: np.ndarray | None, *, field: Mapping[str, Any] | Non
                          arrow_scale: float | None = None, color: str = "#EF553B", marker_size: float = 3.0,
                          arrow_color: str = "black", height: int = 300, colorbar: bool = True,
                          title: str | None = None, frame_color: str | None = None) -> go.Figure:
-    """One panel of the gallery scrubber: `samples_figure`'s layers, built in one go.
+    """One panel of the gallery scrubber: generated samples over the truth, built in one go.
 
-    The layers, their inputs and trace names are those of `samples_figure` (field heatmap, "log p_data"
-    contours, "grad" quiver, "modes", "3σ" circles, "samples"); `x` may be None for a field-only panel (D*,
-    |D - D*| beside the samples). The field's colour bar (`colorbar`) is titled by its `title` and labels the
-    values in its optional `ticks` [(value, text), ...], e.g. "1 real" and "0 fake", so a panel explains its
-    colours by itself; `title` heads the panel, and `frame_color` (a run's colour) draws its frame. Traces are
-    passed to the Figure as dicts and the layout in one dict, which builds a panel in about a quarter of the time
-    of add_trace / update_* calls (each revalidates): with 16 runs and three panels each, that is what keeps a
-    slider move under a second.
+    Layers, bottom to top (each optional), with their trace names: `field` heatmap {xs, ys, z (len(ys), len(xs)),
+    title, and optional zmin, zmax, colorscale, ticks} such as D(x) or |D - D*|, named by its title; "log p_data"
+    `contours` of the true log-density {xs, ys, z}; the "grad" quiver of `arrows` = (points (M, 2), vectors
+    (M, 2)), e.g. grad D; the "modes" `means` (K, 2) with their "3σ" high-quality circles when `sigma` is given
+    (the protocol's HQ radius); the "samples" `x` (N, 2), which may be None for a field-only panel (D*,
+    |D - D*| beside the samples). `bounds` = (xmin, xmax, ymin, ymax) fixes the view so panels line up.
+    The field's colour bar (`colorbar`) is titled by its `title` and labels the values in its optional `ticks`
+    [(value, text), ...], e.g. "1 real" and "0 fake", so a panel explains its colours by itself; `title` heads
+    the panel, and `frame_color` (a run's colour) draws its frame. Traces are passed to the Figure as dicts and
+    the layout in one dict, which builds a panel in about a quarter of the time of add_trace / update_* calls
+    (each revalidates): with 16 runs and three panels each, that is what keeps a slider move under a second.
     """
     data: list[dict[str, Any]] = []
     if field is not None:

@@ -1,12 +1,13 @@
-"""Statistics behind the dashboard's charts and tables: smoothing, downsampling, seed aggregation, tests.
+"""Statistics behind the dashboard's charts and tables: smoothing, seed aggregation, tests.
 
 Pure functions over numpy arrays and pandas frames: no Streamlit, no MLflow, so tests call them directly.
 
 Conventions
 - A *curve* is a pair `(steps, values)` of 1-D arrays; steps need not be sorted or unique (MLflow returns
   duplicates after a resumed run), and values may hold NaN/inf (a diverged run).
-- Non-finite values are *missing*, never zero: they are skipped by the smoother, by the bucket statistics and
-  by the seed aggregation, and each of those reports how many finite values it used where that matters.
+- Non-finite values are *missing*, never zero: they are skipped by the smoother and by the seed aggregation,
+  and each of those reports how many finite values it used where that matters. (Curves arrive downsampled:
+  engine/curves.py's min/max/mean buckets, read by dashboard/data.)
 - A metric's direction (is higher better?) is looked up by `direction()`, which knows the namespaced names
   (`metric/fid`) and the bare ones (`fid`).
 """
@@ -17,7 +18,7 @@ import json
 import math
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -72,59 +73,6 @@ def ema_smooth(values: Sequence[float] | np.ndarray, weight: float) -> np.ndarra
     k = np.arange(1, x.size + 1)
     out[finite] = s / (1.0 - weight ** k)
     return out
-
-
-# ------------------------------------------------------------------------------------------- downsampling
-
-class Downsampled(NamedTuple):
-    """One bucket per row: a representative step, the mean, and the min/max envelope of the bucket."""
-
-    steps: np.ndarray
-    mean: np.ndarray
-    vmin: np.ndarray
-    vmax: np.ndarray
-
-
-def downsample_minmax(steps: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray,
-                      n_buckets: int) -> Downsampled:
-    """Reduce a curve to at most `n_buckets` points while keeping every spike visible.
-
-    The step range [first, last] is cut into `n_buckets` equal-width buckets (equal in *steps*, so a run that
-    logs densely early on is not over-represented); empty buckets are dropped. Per bucket: the mean step (where
-    the point is drawn), the mean of the finite values, and their min and max, which the chart draws as an
-    envelope, so a single outlier survives in `vmax`/`vmin` even though it barely moves the mean. A bucket with
-    no finite value gets NaN everywhere, which leaves a visible gap (a diverged stretch). When the curve has at
-    most `n_buckets` points it is returned as is (sorted by step), with vmin = vmax = value.
-    """
-    if n_buckets < 1:
-        raise ValueError(f"n_buckets must be >= 1, got {n_buckets}")
-    s = np.asarray(steps, dtype=np.float64)
-    v = np.asarray(values, dtype=np.float64)
-    if s.shape != v.shape or s.ndim != 1:
-        raise ValueError(f"steps and values must be 1-D of one length, got {s.shape} and {v.shape}")
-    order = np.argsort(s, kind="stable")
-    s, v = s[order], v[order]
-    if s.size <= n_buckets:
-        return Downsampled(s, v.copy(), v.copy(), v.copy())
-
-    edges = np.linspace(s[0], s[-1], n_buckets + 1)
-    # Bucket b holds edges[b] <= step < edges[b+1]; the last bucket also holds the final step.
-    starts = np.searchsorted(s, edges[:-1], side="left")
-    starts = np.unique(starts[starts < s.size])  # drop empty buckets (repeated start indices)
-
-    finite = np.isfinite(v)
-    counts_all = np.diff(np.append(starts, s.size))
-    n_finite = np.add.reduceat(finite.astype(np.int64), starts)
-    total = np.add.reduceat(np.where(finite, v, 0.0), starts)
-    vmin = np.minimum.reduceat(np.where(finite, v, np.inf), starts)
-    vmax = np.maximum.reduceat(np.where(finite, v, -np.inf), starts)
-    step_mean = np.add.reduceat(s, starts) / counts_all
-
-    empty = n_finite == 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = total / n_finite
-    mean[empty] = vmin[empty] = vmax[empty] = np.nan
-    return Downsampled(step_mean, mean, vmin, vmax)
 
 
 # ---------------------------------------------------------------------------------------- seed aggregation

@@ -144,7 +144,6 @@ class TrainConfig:
 
 
 FIELDS = {f.name: f for f in fields(TrainConfig)}
-PROBABILITY_LOSSES = loss_table.SIGMOID_D  # D's sigmoid is a probability of "real" (dashboard; to go)
 
 
 def _show(value: Any, limit: int = 80) -> str:

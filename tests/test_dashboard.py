@@ -129,6 +129,24 @@ def test_runs_frame_types_params_and_hides_deleted(env):
     assert len(both) == 7 and both.set_index("run_id").loc[env["deleted"][0], "deleted"]
 
 
+def test_params_come_back_typed_and_what_does_not_parse_stays_text(tmp_path):
+    """Params are text in MLflow: a config field's comes back in the field's type (engine.config.coerce), while a
+    value that does not parse and a field this version does not know stay text, so that old runs still open."""
+    from dashboard import data
+
+    with store_env(tmp_path):
+        cfg = build_config("ns", {"steps": 100, "g_bn": True}).to_dict()
+        run_id = tracking.create_run({**cfg, "lr_d": "fast", "old_knob": "3"}, run_name="old")
+        df = data.runs()
+        row = df.set_index("run_id").loc[run_id]
+        assert row["params.steps"] == 100 and row["params.lr_g"] == cfg["lr_g"]
+        assert df["params.g_bn"].dtype == bool and row["params.g_bn"]
+        assert row["params.lr_d"] == "fast" and row["params.old_knob"] == "3" and row["seed"] == 0
+        at = app()
+        no_exception(at)
+        assert "old" in at.dataframe[0].value["name"].tolist()
+
+
 def test_bad_search_filter_is_one_line_naming_the_filter(env):
     from dashboard import data
 
@@ -179,6 +197,7 @@ def test_curve_summaries_stand_in_only_where_they_are_fine_enough(tmp_path, monk
     from mlflow import MlflowClient
 
     from dashboard import data
+    from dashboard.data import curve_reads, runs_table
     from engine import curves as curves_lib
 
     with store_env(tmp_path):
@@ -190,28 +209,28 @@ def test_curve_summaries_stand_in_only_where_they_are_fine_enough(tmp_path, monk
         client.set_terminated(run_id, "FINISHED")
         monkeypatch.setattr(curves_lib, "BASE_BUCKETS", 512)  # 2001 steps -> base width 4
         tracking.log_curve_summaries(run_id)
-        data._summary_cached.clear()
+        curve_reads._summary_cached.clear()
         where = data.summarised_runs(data.runs_by_id([run_id]))[run_id]
-        summary = data._summary_cached(data.store_uri(), run_id, *where, "loss/d")
+        summary = curve_reads._summary_cached(data.store_uri(), run_id, *where, "loss/d")
         assert summary.width == 4 and summary.last_step == 2000
         reads = []
-        monkeypatch.setattr(data, "_sql_curves", lambda *a: reads.append(a[3]) or {})
+        monkeypatch.setattr(curve_reads, "_sql_curves", lambda *a: reads.append(a[3]) or {})
         for points, width, from_rows in ((100, 32, False), (600, 4, False), (1200, 2, True)):
-            got = data._read_curves(data.store_uri(), (run_id,), "loss/d", points,
-                                    ((run_id, *where),))
+            got = curve_reads._read_curves(data.store_uri(), (run_id,), "loss/d", points,
+                                           ((run_id, *where),))
             assert (reads[-1:] == [width]) == from_rows and reads.count(width) == from_rows
             if not from_rows:
                 for a, b in zip(got[run_id], _reference_curve(MlflowClient(), run_id, "loss/d", width)):
                     np.testing.assert_allclose(a, b)
         # A summary that cannot be read (here: its file moved away) is not remembered as missing.
-        data._summary_cached.clear()
+        curve_reads._summary_cached.clear()
         local = Path(where[0]) / curves_lib.artifact_name("loss/d")
         local.rename(local.with_suffix(".away"))
-        assert data._summary_or_none(data.store_uri(), run_id, *where, "loss/d") is None
+        assert curve_reads._summary_or_none(data.store_uri(), run_id, *where, "loss/d") is None
         local.with_suffix(".away").rename(local)
-        assert data._summary_or_none(data.store_uri(), run_id, *where, "loss/d").width == 4
+        assert curve_reads._summary_or_none(data.store_uri(), run_id, *where, "loss/d").width == 4
         client.update_run(run_id, status="RUNNING")
-        data._runs_cached.clear()
+        runs_table._runs_cached.clear()
         assert data.summarised_runs(data.runs_by_id([run_id])) == {}
 
 
@@ -227,6 +246,29 @@ def test_bucket_curve_keeps_spikes_and_gaps():
     np.testing.assert_allclose(c.wall, [2, 7])
     gap = data.bucket_curve(steps, steps, np.r_[np.ones(5), np.full(5, np.nan)], width=5)
     assert np.isnan(gap.mean[1]) and np.isnan(gap.vmax[1])
+
+
+def test_bucket_curve_keeps_extremes_and_the_total_mean_of_equal_buckets():
+    """Each bucket's min and max are the extremes of its rows, and buckets of equal size keep the curve's mean."""
+    from dashboard import data
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=1024)
+    steps = np.arange(1024.0)
+    c = data.bucket_curve(steps, steps, values, width=128)  # 8 buckets of exactly 128 points
+    assert c.vmin.min() == values.min() and c.vmax.max() == values.max()
+    assert c.mean.mean() == pytest.approx(values.mean(), abs=1e-12)
+    np.testing.assert_allclose(c.mean, values.reshape(8, 128).mean(1), rtol=1e-12)
+    np.testing.assert_allclose(c.step, steps.reshape(8, 128).mean(1))
+
+
+def test_bucket_curve_of_a_short_curve_is_the_curve_sorted():
+    from dashboard import data
+
+    c = data.bucket_curve([3, 1, 2], [0, 0, 0], [30.0, 10.0, 20.0], width=1)
+    np.testing.assert_array_equal(c.step, [1, 2, 3])
+    for arr in (c.mean, c.vmin, c.vmax):
+        np.testing.assert_array_equal(arr, [10.0, 20.0, 30.0])
 
 
 def test_down_server_is_one_clear_line(monkeypatch):
@@ -411,6 +453,25 @@ def test_launch_form_presets_validation_and_sweep_count(env):
     assert any(e.value.startswith("label_smoothing:") for e in at.error)
 
 
+def test_launch_form_shows_a_field_whose_group_it_does_not_know(env, monkeypatch):
+    """A config field under a new group gets a tab of its own after the known ones (bug: `_form` dropped it)."""
+    from engine import config
+
+    real = config.schema
+    monkeypatch.setattr(config, "schema", lambda: [{**s, "group": "averaging"} if s["name"] == "ema" else s
+                                                   for s in real()])
+    at = app("views/launch.py")
+    no_exception(at)
+    known = ["Data", "Generator", "Discriminator", "Objective", "Optimisation", "Tricks", "Logging"]
+    assert [t.label for t in at.tabs] == [*known, "Averaging"]
+    ema = at.tabs[-1].text_input(key="keep.launch.ema")
+    assert "Allowed:" in ema.help and [w.key for w in at.tabs[-1].text_input] == ["keep.launch.ema"]
+    assert "keep.launch.ema" not in [w.key for w in at.tabs[5].text_input]  # no longer under Tricks
+    ema.set_value("0.99").run()
+    no_exception(at)
+    assert not at.error and at.metric[0].value == "6"  # the first sweep, with the field's value
+
+
 def test_launch_submits_and_runs_page_shows_the_queued_runs(env):
     from dashboard import data
 
@@ -585,14 +646,14 @@ def test_sql_run_list_matches_mlflow_search(env):
 
 
 def test_run_files_are_read_from_local_paths_and_file_uris(tmp_path):
-    from dashboard import data
+    from dashboard.data import artifacts
 
     (tmp_path / "curves").mkdir()
     (tmp_path / "curves" / "loss~d.npz").write_bytes(b"payload")
-    assert data._read_run_artifact(str(tmp_path), "curves/loss~d.npz") == b"payload"
-    assert data._read_run_artifact(tmp_path.as_uri(), "curves/loss~d.npz") == b"payload"
+    assert artifacts.read_run_artifact(str(tmp_path), "curves/loss~d.npz") == b"payload"
+    assert artifacts.read_run_artifact(tmp_path.as_uri(), "curves/loss~d.npz") == b"payload"
     with pytest.raises(FileNotFoundError):
-        data._read_run_artifact(str(tmp_path), "curves/other.npz")
+        artifacts.read_run_artifact(str(tmp_path), "curves/other.npz")
 
 
 def test_widgets_changed_then_left_and_revisited_log_no_streamlit_warning(env, monkeypatch):

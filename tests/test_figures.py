@@ -102,36 +102,6 @@ def test_parallel_coordinates_encodes_categories_and_orients_colour():
     assert fig2.data[0].line.reversescale is False
 
 
-def test_samples_figure_layers_and_circles():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(50, 2))
-    means = np.array([[1.0, 0.0], [0.0, 1.0]])
-    z = rng.random((3, 4))
-    field = {"xs": np.linspace(-1, 1, 4), "ys": np.linspace(-1, 1, 3), "z": z, "title": "D(x)"}
-    contours = {"xs": np.linspace(-1, 1, 4), "ys": np.linspace(-1, 1, 3), "z": -z}
-    fig = figures.samples_figure(x, means=means, sigma=0.01, field=field, contours=contours,
-                                 bounds=(-2, 2, -2, 2), arrows=(means, np.array([[1.0, 0.0], [0.0, 2.0]])))
-    assert _names(fig) == ["D(x)", "log p_data", "grad", "modes", "3σ", "samples"]
-    by = {t.name: t for t in fig.data}
-    np.testing.assert_array_equal(by["D(x)"].z, z)
-    np.testing.assert_array_equal(by["samples"].x, x[:, 0])
-    cx, cy = np.asarray(by["3σ"].x, float), np.asarray(by["3σ"].y, float)
-    ok = np.isfinite(cx)
-    # Every circle point lies 3 sigma from one of the means.
-    d = np.min(np.hypot(cx[ok, None] - means[None, :, 0], cy[ok, None] - means[None, :, 1]), axis=1)
-    np.testing.assert_allclose(d, 0.03, rtol=1e-9)
-    # Autoscaled quiver: the longest shaft is 8 % of the panel width (4), along the vector's direction.
-    ax, ay = np.asarray(by["grad"].x, float), np.asarray(by["grad"].y, float)
-    assert (ax[1], ay[1]) == pytest.approx((1.0 + 0.32 / 2, 0.0))
-    assert (ax[8], ay[8]) == pytest.approx((0.0, 1.0 + 0.32))
-    assert list(fig.layout.xaxis.range) == [-2, 2] and fig.layout.yaxis.scaleanchor == "x"
-
-
-def test_samples_figure_minimal():
-    fig = figures.samples_figure(np.zeros((3, 2)))
-    assert _names(fig) == ["samples"]
-
-
 def test_field_figure_heatmap_is_input():
     z = np.arange(12.0).reshape(3, 4)
     fig = figures.field_figure(np.arange(4.0), np.arange(3.0), z, "|D - D*|", zmin=0, zmax=1, colorscale="Viridis")
@@ -156,13 +126,6 @@ def test_value_function_figure_has_theory_and_floor():
     assert _names(fig) == ["V(D, G) logged", "V(D*, G) = -log 4 + 2 JSD", "-log 4 (p_g = p_data)"]
     assert _refs(fig) == [pytest.approx(-1.3862943611198906)]
     np.testing.assert_array_equal(fig.data[1].y, [-1.0, -1.2, -1.35])
-
-
-def test_loss_cursor_line_and_marker():
-    fig = figures.loss_cursor_figure([0, 10, 20, 30], [4.0, 3.0, 2.0, 1.0], cursor_step=18)
-    (shape,) = fig.layout.shapes
-    assert shape.x0 == shape.x1 == 18
-    assert list(fig.data[1].x) == [20] and list(fig.data[1].y) == [2.0]  # nearest logged step
 
 
 def test_long_group_labels_go_under_the_plot_and_grow_it():

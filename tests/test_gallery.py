@@ -140,6 +140,7 @@ def test_mode_shares_are_the_engines_histogram_of_each_snapshot(store):
 
 def test_previews_by_type_and_their_failures(store, monkeypatch):
     from dashboard import data
+    from dashboard.data import artifacts
 
     assert data.artifact_preview(store["ns"], "config.json").value["loss"] == "ns"
     npz = data.artifact_preview(store["ns"], "field/step_0000050.npz")
@@ -153,7 +154,7 @@ def test_previews_by_type_and_their_failures(store, monkeypatch):
                         ("checkpoints/last.pt", "not a readable checkpoint")):
         p = data.artifact_preview(store["broken"], path)
         assert p.kind == "error" and words in p.message, (path, p.message)
-    monkeypatch.setattr(data, "PREVIEW_MAX_BYTES", 10)
+    monkeypatch.setattr(artifacts, "PREVIEW_MAX_BYTES", 10)
     capped = data.artifact_preview(store["ns"], "config.json")
     assert capped.kind == "error" and "previews stop at" in capped.message
     # the download is not capped, and an unreadable file downloads as a one-line message, not a traceback

@@ -119,6 +119,7 @@ def test_panel_explains_itself_with_a_title_a_colour_bar_and_its_runs_frame():
     assert (heat.zmin, heat.zmax) == (0.0, 1.0)  # the bar's range is the probability's, the same in every panel
     assert fig.layout.xaxis.linecolor == fig.layout.yaxis.linecolor == "#636EFA" and fig.layout.xaxis.mirror
     plain = figures.gallery_panel_figure(X)
+    assert [t.name for t in plain.data] == ["samples"]
     assert plain.layout.title.text is None and not plain.layout.xaxis.showline
 
 

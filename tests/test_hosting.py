@@ -398,7 +398,7 @@ def test_dashboard_data_layer_reads_the_runs_back(deployment, load_batch, data):
     # the finished runs' curves came from their summaries, read through the server's artifact proxy
     where = data.summarised_runs(data.runs_by_id(run_ids))
     assert set(where) == set(run_ids) and all(a.startswith("mlflow-artifacts:") for a, _ in where.values())
-    summary = data._summary_cached(data.store_uri(), run_ids[0], *where[run_ids[0]], "loss/d")
+    summary = data.curve_reads._summary_cached(data.store_uri(), run_ids[0], *where[run_ids[0]], "loss/d")
     assert summary.last_step == TINY["steps"]
     width = data.grid_width(TINY["steps"], 50)  # at most 50 buckets of a power-of-two width over steps 0..400
     assert width == 16

@@ -45,46 +45,6 @@ def test_ema_skips_nan_without_poisoning():
     assert out[2] == pytest.approx(1.75 / 0.75)
 
 
-# ---------------------------------------------------------------------------------------- downsampling
-
-
-def test_downsample_keeps_single_spike_in_max_envelope():
-    steps = np.arange(1000)
-    values = np.zeros(1000)
-    values[537] = 100.0
-    ds = stats.downsample_minmax(steps, values, 10)
-    assert len(ds.steps) == 10
-    assert np.count_nonzero(ds.vmax == 100.0) == 1
-    b = int(np.argmax(ds.vmax))
-    assert b == 5  # steps 500..599 (bucket width 99.9 in steps, so bucket 5 is [499.5, 599.4))
-    assert ds.mean[b] == pytest.approx(1.0, rel=0.02)  # the spike barely moves the mean
-    np.testing.assert_array_equal(ds.vmin, 0.0)
-
-
-def test_downsample_preserves_extremes_and_total_mean_of_equal_buckets():
-    rng = np.random.default_rng(0)
-    values = rng.normal(size=1000)
-    ds = stats.downsample_minmax(np.arange(0, 10_000, 10), values, 10)  # 10 buckets of exactly 100 points
-    assert ds.vmin.min() == values.min() and ds.vmax.max() == values.max()
-    assert ds.mean.mean() == pytest.approx(values.mean(), abs=1e-12)
-    np.testing.assert_allclose(ds.mean, values.reshape(10, 100).mean(1), rtol=1e-12)
-    np.testing.assert_allclose(ds.steps, np.arange(0, 10_000, 10).reshape(10, 100).mean(1))
-
-
-def test_downsample_short_curve_is_unchanged_but_sorted():
-    ds = stats.downsample_minmax([3, 1, 2], [30.0, 10.0, 20.0], 5)
-    np.testing.assert_array_equal(ds.steps, [1, 2, 3])
-    for arr in (ds.mean, ds.vmin, ds.vmax):
-        np.testing.assert_array_equal(arr, [10.0, 20.0, 30.0])
-
-
-def test_downsample_all_nan_bucket_is_a_gap_and_nan_is_ignored_elsewhere():
-    values = np.r_[np.ones(5), np.full(5, np.nan), [1.0, np.nan, 3.0, 1.0, 1.0]]
-    ds = stats.downsample_minmax(np.arange(15), values, 3)
-    assert ds.mean[0] == 1.0 and math.isnan(ds.mean[1]) and math.isnan(ds.vmax[1])
-    assert ds.mean[2] == pytest.approx(1.5) and ds.vmax[2] == 3.0
-
-
 # ------------------------------------------------------------------------------------------ aggregation
 
 RUNS = [([0, 10, 20], [1.0, 2.0, 3.0]), ([0, 10, 20], [3.0, 4.0, 9.0]), ([0, 10, 20], [5.0, 9.0, 6.0])]

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, figures, stats
+from dashboard import data, figures, stats, widgets
 
 K = "keep.compare."
 ALPHA_RANGE = (0.001, 0.5)  # the significance level of the pairwise tests
@@ -24,13 +24,6 @@ WEBGL_FROM = 24  # series; SVG above this many lines gets slow in the browser
 # The chart's controls change in fragment runs, which app.py's keep.* re-assignment (full runs only) does not see:
 # Streamlit's own persistence keeps them when the user visits another page and comes back.
 PERSIST = {"persist_state": "session"}
-
-
-def _seeded(key: str, default) -> str:
-    """`key`, with `default` put into the session state the first time. A widget given both a default and a
-    value that app.py's keep.* re-assignment set makes Streamlit log a warning; seeded widgets take no default."""
-    st.session_state.setdefault(key, default)
-    return key
 
 
 def _unique_labels(df: pd.DataFrame) -> dict[str, str]:
@@ -66,21 +59,21 @@ def _chart_controls(keys: list[str], per_run: bool) -> dict:
     metric = c[0].selectbox("Metric", keys, key=K + "metric", **PERSIST)
     x = c[1].radio("x-axis", ["step", "wall time"], key=K + "x", **PERSIST, horizontal=True,
                    help="Wall time: seconds since the run's first value of this metric.")
-    smoothing = c[2].slider("Smoothing", 0.0, 0.999, step=0.001, key=_seeded(K + "smoothing", 0.6), **PERSIST,
+    smoothing = c[2].slider("Smoothing", 0.0, 0.999, step=0.001, key=widgets.initial(K + "smoothing", 0.6), **PERSIST,
                             format="%.3f",
                             help="TensorBoard's debiased EMA over the plotted points; the raw curve stays faint.")
-    points = c[3].number_input("Points per curve", 20, 5000, step=20, key=_seeded(K + "points", 400), **PERSIST,
+    points = c[3].number_input("Points per curve", 20, 5000, step=20, key=widgets.initial(K + "points", 400), **PERSIST,
                                help="At most this many buckets per curve (power-of-two step widths shared by all "
                                     "runs); each keeps its min and max, so spikes stay visible.")
     t = st.columns([1.8, 1, 1.2, 1.4, 1.2], vertical_alignment="bottom")
     band = t[0].selectbox("Band", list(BANDS), format_func=BANDS.get, key=K + "band", **PERSIST, disabled=per_run,
                           help="The spread drawn around each group's mean line.")
     log_y = t[1].toggle("log y", key=K + "log_y", **PERSIST)
-    robust = t[2].toggle("Clip outliers", key=_seeded(K + "robust", False), **PERSIST,
+    robust = t[2].toggle("Clip outliers", key=widgets.initial(K + "robust", False), **PERSIST,
                          help="Fit the y-axis to the 1–99 % quantiles, so a few spikes do not flatten the rest.")
-    envelope = t[3].toggle("Min/max envelope", key=_seeded(K + "envelope", True), **PERSIST,
+    envelope = t[3].toggle("Min/max envelope", key=widgets.initial(K + "envelope", True), **PERSIST,
                            help="The lowest and highest value in each bucket, lightly shaded.")
-    theory = t[4].toggle("Theory lines", key=_seeded(K + "theory", True), **PERSIST,
+    theory = t[4].toggle("Theory lines", key=widgets.initial(K + "theory", True), **PERSIST,
                          help="D(x) = D(G(z)) = ½ and the BCE D loss log 4 at equilibrium; V = −log 4.")
     return {"metric": metric, "x": "wall" if x == "wall time" else "step", "smoothing": smoothing,
             "log_y": log_y, "robust": robust, "points": int(points), "band": band, "theory": theory,
@@ -167,7 +160,7 @@ def _tests_section(runs_df: pd.DataFrame, finals: list[str]) -> None:
     test = c2.radio("Test", ["welch", "mannwhitney"], horizontal=True, key=K + "test",
                     format_func={"welch": "Welch's t", "mannwhitney": "Mann–Whitney U"}.get)
     # No min/max: the browser would keep an out-of-range α in the box and the tests would use the last one.
-    alpha = c3.number_input("α", step=0.01, format="%.3f", key=_seeded(K + "alpha", 0.05))
+    alpha = c3.number_input("α", step=0.01, format="%.3f", key=widgets.initial(K + "alpha", 0.05))
     if not ALPHA_RANGE[0] <= alpha <= ALPHA_RANGE[1]:
         st.error(f"α: {alpha:g} is out of range, allowed {ALPHA_RANGE[0]:g} to {ALPHA_RANGE[1]:g}")
         return
@@ -188,7 +181,8 @@ def _tests_section(runs_df: pd.DataFrame, finals: list[str]) -> None:
 
 def _diff_section(df: pd.DataFrame, cfgs: dict[str, dict], groups: dict[str, list[str]], per_run: bool) -> None:
     st.subheader("Config: only what differs")
-    by_group = not per_run and len(groups) < len(df) and st.toggle("per group", key=_seeded(K + "diff_groups", True))
+    by_group = not per_run and len(groups) < len(df) and st.toggle("per group",
+                                                                   key=widgets.initial(K + "diff_groups", True))
     if by_group:
         table = stats.diff_only({g: cfgs[m[0]] for g, m in groups.items()}, ignore=stats.IDENTITY_FIELDS)
     else:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, figures
+from dashboard import data, figures, widgets
 
 KEEP = "keep.gallery."  # app.py keeps widget keys with the "keep." prefix across page visits
 STEP_KEY, PLAY_KEY, TICK_KEY, PICK_KEY = KEEP + "step", "gallery.playing", "gallery.tick", "gallery.pick"
@@ -32,13 +32,6 @@ LEGEND = {"D(x)": "heatmap D(x): blue 1 = judged real, red 0 = judged fake (a cr
           "|D − D*|": "heatmap |D − D*|: white where D is optimal, dark red where it is far off",
           "nothing": ""}
 SIDE_TITLES = {"D*": "D* = p_data / (p_data + p_g)", "|D − D*|": "|D − D*|: how far D is from D*"}
-
-
-def default(key: str, value: Any) -> str:
-    """A widget's first value, put in the session state rather than passed as the widget's default: app.py
-    re-assigns the "keep." keys on every run, and a widget given both logs a warning with a stack trace."""
-    st.session_state.setdefault(key, value)
-    return key
 
 
 def keep_valid(key: str, options: list[Any], multi: bool = False) -> None:
@@ -256,8 +249,8 @@ def samples_view(run_ids: list[str], infos: dict[str, dict[str, Any]], steps: li
         "arrows": c[2].toggle("∇D arrows", key=KEEP + "arrows",
                               help="grad D at the samples by central finite differences of the logged D grid, "
                                    "bilinearly interpolated: the direction G's samples are pushed."),
-        "contours": c[3].toggle("p_data contours", key=default(KEEP + "contours", True)),
-        "per_row": c[4].selectbox("Panels a row", (1, 2, 3, 4, 5, 6), key=default(KEEP + "per_row", 4)),
+        "contours": c[3].toggle("p_data contours", key=widgets.initial(KEEP + "contours", True)),
+        "per_row": c[4].selectbox("Panels a row", (1, 2, 3, 4, 5, 6), key=widgets.initial(KEEP + "per_row", 4)),
         "loss_metric": c[5].selectbox("Loss chart", (*LOSS_METRICS, None), key=KEEP + "loss",
                                       format_func=lambda m: m or "none"),
     }
@@ -265,12 +258,12 @@ def samples_view(run_ids: list[str], infos: dict[str, dict[str, Any]], steps: li
     opts["height"] = 260 if opts["beside"] else {1: 520, 2: 420, 3: 340}.get(opts["per_row"], 280)
 
     p = st.columns([1, 1.4, 4])
-    per_page = p[2].select_slider("Runs a page", (4, 8, 16, 32, 64, 128), key=default(KEEP + "per_page", 16))
+    per_page = p[2].select_slider("Runs a page", (4, 8, 16, 32, 64, 128), key=widgets.initial(KEEP + "per_page", 16))
     pages = max(1, -(-len(run_ids) // per_page))
     page = st.pagination(pages, key=KEEP + "page") if pages > 1 else 1
     shown = run_ids[(page - 1) * per_page: page * per_page]
     opts["interval"] = p[1].select_slider("Play speed (s a step)", (0.3, 0.5, 1.0, 2.0),
-                                          key=default(KEEP + "interval", 1.0))
+                                          key=widgets.initial(KEEP + "interval", 1.0))
     if len(steps) > 1:
         playing = st.session_state.get(PLAY_KEY, False)
         p[0].button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
@@ -294,9 +287,9 @@ def spread(steps: list[int], k: int) -> list[int]:
 def filmstrip_view(run_ids: list[str], infos: dict[str, dict[str, Any]], steps: list[int]) -> None:
     c = st.columns([4, 1, 1])
     keep_valid(KEEP + "film_steps", steps, multi=True)
-    cols = c[0].multiselect("Steps (columns)", steps, key=default(KEEP + "film_steps", spread(steps, 6)))
-    points = c[1].selectbox("Points a cell", (250, 500, 1000, 2500), key=default(KEEP + "film_points", 500))
-    cell_px = c[2].selectbox("Cell size (px)", (100, 140, 200, 260), key=default(KEEP + "film_px", 140))
+    cols = c[0].multiselect("Steps (columns)", steps, key=widgets.initial(KEEP + "film_steps", spread(steps, 6)))
+    points = c[1].selectbox("Points a cell", (250, 500, 1000, 2500), key=widgets.initial(KEEP + "film_points", 500))
+    cell_px = c[2].selectbox("Cell size (px)", (100, 140, 200, 260), key=widgets.initial(KEEP + "film_px", 140))
     cols = sorted(cols)
     if not cols:
         st.info("Pick the steps to show as columns.")
@@ -420,7 +413,7 @@ def main() -> None:
         return
     run_ids = df["run_id"].tolist()
     infos = run_infos(df)
-    view = st.segmented_control("View", VIEWS, key=default(KEEP + "view", VIEWS[0]), required=True) or VIEWS[0]
+    view = st.segmented_control("View", VIEWS, key=widgets.initial(KEEP + "view", VIEWS[0]), required=True) or VIEWS[0]
     if view == "Theory":
         theory_view(run_ids, infos)
         return

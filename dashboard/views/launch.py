@@ -72,13 +72,16 @@ def _field_error(name: str, raw: Any) -> str | None:
 
 
 def _form() -> tuple[dict[str, Any], dict[str, Any]]:
-    """Draw the fields by group; return the raw values and an error slot per field."""
+    """Draw the fields by group, a tab each: GROUPS in their order, then any other group (a field added to the
+    config under a group of its own) in the order of its first field, so every field is on the form. Return
+    the raw values and an error slot per field."""
     values, slots = {}, {}
     by_group: dict[str, list[dict]] = {}
     for spec in schema():
         by_group.setdefault(spec["group"], []).append(spec)
-    tabs = st.tabs([g.capitalize() for g in GROUPS if g in by_group])
-    for tab, group in zip(tabs, [g for g in GROUPS if g in by_group]):
+    order = [g for g in GROUPS if g in by_group] + [g for g in by_group if g not in GROUPS]
+    tabs = st.tabs([g.capitalize() for g in order])
+    for tab, group in zip(tabs, order):
         with tab:
             cols = st.columns(3)
             for i, spec in enumerate(by_group[group]):

@@ -1,0 +1,191 @@
+"""Curves for the charts: every run of a chart bucketed on one shared grid, read where it is cheapest.
+
+Curves are min/max/mean buckets (engine/curves.py). A run that has ended carries a summary per metric
+(`curves/<key>.npz`, tagged ganboard.curves = 1), from which any chart grid is merged exactly without touching its
+metric rows. Other runs are downsampled where the data is: on SQL-backed stores (sqlite, postgresql, mysql) one
+aggregate query per run reduces its `metrics` rows inside the database; on a tracking server,
+MlflowClient.get_metric_history runs in parallel threads and numpy does the buckets. The buckets are shared by all
+runs of a chart (power-of-two widths in steps from 0, the finest that gives the longest run at most the asked
+number of points), so the density per pixel is the same for every line and group means line up without
+interpolation. Curves of finished runs are cached FINAL_TTL_S, those of queued or running runs LIVE_TTL_S.
+MLflow stores NaN as is_nan = 1 and +-inf as +-float max; both count as missing here, as in stats.py.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard.data import artifacts, runs_table, store
+from engine import curves as curves_lib
+
+# The bucket arithmetic lives in engine/curves.py (the engine writes the summaries of finished runs with it).
+Curve = curves_lib.Curve
+bucket_curve = curves_lib.bucket_curve
+grid_width = curves_lib.grid_width
+
+_FIN = "(m.is_nan = 0 AND m.value < 1.7976931348623157e308 AND m.value > -1.7976931348623157e308)"
+
+
+def _sql_max_step(uri: str, run_ids: Sequence[str], key: str) -> float | None:
+    from sqlalchemy import bindparam, text
+
+    with store.sql_engine(uri).connect() as conn:
+        return conn.execute(text("SELECT MAX(step) FROM latest_metrics WHERE key = :key AND run_uuid IN :ids")
+                            .bindparams(bindparam("ids", expanding=True)), {"key": key, "ids": list(run_ids)}).scalar()
+
+
+def _sql_curves(uri: str, run_ids: Sequence[str], key: str, width: int) -> dict[str, Curve]:
+    """Each run's rows of `key` bucketed and reduced inside the database, runs in parallel connections.
+
+    One aggregate query per run walks the (run_uuid, key, step) index and sends back one row per bucket;
+    SQLite works without the GIL, so a few threads use a few cores (measured faster than one GROUP BY over
+    every run, which must sort all rows).
+    """
+    from sqlalchemy import text
+
+    eng = store.sql_engine(uri)
+    # integer steps over an integer width: SQLite and PostgreSQL both divide as integers, i.e. floor for steps >= 0
+    q = text(f"""
+        SELECT m.step / :width AS b, AVG(m.step), AVG(m.timestamp), MIN(m.timestamp),
+               AVG(CASE WHEN {_FIN} THEN m.value END), MIN(CASE WHEN {_FIN} THEN m.value END),
+               MAX(CASE WHEN {_FIN} THEN m.value END)
+        FROM metrics m WHERE m.run_uuid = :run AND m.key = :key
+        GROUP BY b ORDER BY b""")
+
+    def one(run_id: str) -> tuple[str, list]:
+        with eng.connect() as conn:
+            return run_id, conn.execute(q, {"run": run_id, "key": key, "width": int(width)}).fetchall()
+
+    ids = list(run_ids)
+    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1, len(ids)))) as pool:
+        results = list(pool.map(one, ids))
+    out: dict[str, Curve] = {}
+    for run_id, rows in results:
+        if not rows:
+            continue
+        a = np.array([[np.nan if x is None else x for x in row[1:]] for row in rows], dtype=np.float64)
+        out[run_id] = Curve(a[:, 0], (a[:, 1] - np.nanmin(a[:, 2])) / 1000.0, a[:, 3], a[:, 4], a[:, 5])
+    return out
+
+
+def _client_histories(uri: str, run_ids: Sequence[str], key: str) -> dict[str, np.ndarray]:
+    """Tracking servers: every history over HTTP, in parallel threads, as (n, 3) arrays of step, ms, value."""
+    c = store.client(uri)
+
+    def one(run_id: str):
+        hist = c.get_metric_history(run_id, key)
+        return run_id, np.array([[m.step, m.timestamp, m.value] for m in hist], dtype=np.float64).reshape(-1, 3)
+
+    with ThreadPoolExecutor(max_workers=min(16, max(1, len(run_ids)))) as pool:
+        return {r: h for r, h in pool.map(one, run_ids) if h.size}
+
+
+class _NoSummary(Exception):
+    """A summary could not be read; raised, not returned, so that st.cache_data does not keep the failure (a
+    server that was briefly away) and the next chart tries again."""
+
+
+@st.cache_data(show_spinner=False, max_entries=4096)
+def _summary_cached(uri: str, run_id: str, artifact_uri: str, ended: int, key: str) -> curves_lib.Buckets:
+    """A finished run's logged summary of `key` (engine/curves.py). Never expires: a summary is only logged once
+    the run has ended, and a resumed run is read row by row until it ends again, with a new end time (`ended`,
+    ms), which makes a new cache key for the summary it then logs."""
+    path = curves_lib.artifact_name(key)
+    try:
+        return curves_lib.from_npz_arrays(artifacts.npz_arrays(artifacts.read_run_artifact(artifact_uri, path), path))
+    except Exception as exc:  # noqa: BLE001 - missing, unreadable or unreachable: the rows are still there
+        raise _NoSummary(store.one_line(exc)) from None
+
+
+def _summary_or_none(uri: str, run_id: str, artifact_uri: str, ended: int, key: str) -> curves_lib.Buckets | None:
+    try:
+        return _summary_cached(uri, run_id, artifact_uri, ended, key)
+    except _NoSummary:
+        return None
+
+
+def _read_curves(uri: str, run_ids: tuple[str, ...], key: str, points: int,
+                 summarised: tuple[tuple[str, str, int], ...]) -> dict[str, Curve]:
+    """Curves of `key` on one shared grid: from the logged summaries of the `summarised` runs (run id, artifact
+    uri, end time) where the grid is no finer than the summary, from the metric rows for every other run."""
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:  # remote artifact stores: the downloads overlap
+            loaded = pool.map(lambda r: (r[0], _summary_or_none(uri, *r, key)), summarised)
+            summaries = {r: b for r, b in loaded if b is not None}
+        rest = [r for r in run_ids if r not in summaries]
+        histories: dict[str, np.ndarray] = {}
+        if rest and store.is_sql(uri):
+            hi = _sql_max_step(uri, rest, key) if store.sql_schema_ready(uri) else None
+        elif rest:
+            histories = _client_histories(uri, rest, key)
+            hi = max((h[:, 0].max() for h in histories.values()), default=None)
+        else:
+            hi = None
+        last_steps = [b.last_step for b in summaries.values() if b.table.size] + ([hi] if hi is not None else [])
+        if not last_steps:
+            return {}
+        width = grid_width(max(last_steps), points)
+        out: dict[str, Curve] = {}
+        too_fine = [r for r, b in summaries.items() if b.width > width]
+        for r, b in summaries.items():
+            if b.width <= width and b.table.size:
+                out[r] = curves_lib.to_curve(curves_lib.regrid(b, width))
+        if store.is_sql(uri):
+            if rest or too_fine:
+                out.update(_sql_curves(uri, [*rest, *too_fine], key, width))
+        else:
+            if too_fine:
+                histories.update(_client_histories(uri, too_fine, key))
+            out.update({r: bucket_curve(h[:, 0], h[:, 1], h[:, 2], width) for r, h in histories.items()})
+        return out
+    except store.StoreError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise store.store_error(exc, f"Could not read {key}", uri) from None
+
+
+@st.cache_data(ttl=store.FINAL_TTL_S, show_spinner=False, max_entries=256)
+def _curves_final(uri: str, run_ids: tuple[str, ...], key: str, points: int,
+                  summarised: tuple[tuple[str, str, int], ...]) -> dict[str, Curve]:
+    return _read_curves(uri, run_ids, key, points, summarised)
+
+
+@st.cache_data(ttl=store.LIVE_TTL_S, show_spinner=False, max_entries=64)
+def _curves_live(uri: str, run_ids: tuple[str, ...], key: str, points: int,
+                 summarised: tuple[tuple[str, str, int], ...]) -> dict[str, Curve]:
+    return _read_curves(uri, run_ids, key, points, summarised)
+
+
+def curves(run_ids: Sequence[str], key: str, points: int = 300, live: Collection[str] = ()) -> dict[str, Curve]:
+    """Downsampled curves of `key` for the runs (a run without this metric is absent from the result).
+
+    `live` names the runs that are still queued or running: their curves are re-read every LIVE_TTL_S, the
+    others are cached for an hour. Ended runs whose curve summaries are logged are drawn from those instead of
+    their metric rows. All runs of one call share the bucket grid (see the module docstring).
+    """
+    ids = tuple(sorted(set(run_ids)))
+    if not ids:
+        return {}
+    live_set = set(live) & set(ids)
+    summarised = summarised_runs(runs_table.runs_by_id(ids))
+    done = tuple(sorted((r, *where) for r, where in summarised.items() if r not in live_set))
+    uri = store.store_uri()
+    if live_set:
+        # One call, so live and finished runs share a bucket grid; short-lived because some are still moving.
+        return _curves_live(uri, ids, key, int(points), done)
+    return _curves_final(uri, ids, key, int(points), done)
+
+
+def summarised_runs(df: pd.DataFrame) -> dict[str, tuple[str, int]]:
+    """Run id -> (artifact location, end time in ms), for the runs of a runs frame whose curve summaries can
+    stand in for their metric rows: ended, and tagged as summarised."""
+    if df.empty or "curves" not in df:
+        return {}
+    sub = df[(df["curves"] == "1") & ~df["active"].astype(bool) & df["end"].notna()]
+    return {r: (a, round(e.timestamp() * 1000)) for r, a, e in zip(sub["run_id"], sub["artifact_uri"], sub["end"])}

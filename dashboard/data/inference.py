@@ -1,0 +1,109 @@
+"""Checkpoints: what a listed checkpoint holds, and fresh samples of its generator with its D around them (torch).
+
+Checkpoints are loaded with weights_only=True, so a checkpoint from a shared store cannot run code in the
+dashboard; torch is imported on first use only. Results are cached ARTIFACT_TTL_S, keyed by (store, run id, path)
+and the sampling arguments.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from dashboard.data import artifacts, store
+
+MAX_CHECKPOINT_SAMPLES = 20_000
+
+
+def _load_checkpoint(uri: str, run_id: str, path: str) -> dict[str, Any]:
+    import torch
+
+    artifacts.listed_entry(uri, run_id, path)
+    with tempfile.TemporaryDirectory(prefix="ganboard-ckpt-") as tmp:
+        local = artifacts.download(uri, run_id, path, tmp)
+        try:
+            # weights_only: a checkpoint from a shared store must not be able to run code in the dashboard
+            state = torch.load(local, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - truncated, not a torch file, or holding arbitrary objects
+            raise artifacts.ArtifactError(f"{path}: not a readable checkpoint ({store.one_line(exc)})") from None
+    if not isinstance(state, dict) or not {"G", "D", "config"} <= state.keys():
+        raise artifacts.ArtifactError(f"{path}: not a GANboard checkpoint (it lacks the keys G, D, config)")
+    return state
+
+
+@st.cache_data(show_spinner=False, max_entries=64, ttl=store.ARTIFACT_TTL_S)
+def _checkpoint_summary_cached(uri: str, run_id: str, path: str) -> dict[str, Any]:
+    state = _load_checkpoint(uri, run_id, path)
+
+    def count(sd: Any) -> int:
+        return int(sum(v.numel() for v in sd.values() if hasattr(v, "numel"))) if isinstance(sd, dict) else 0
+
+    return {"step": state.get("step"), "config": state["config"], "keys": sorted(state),
+            "parameters_G": count(state["G"]), "parameters_D": count(state["D"]),
+            "has_G_ema": state.get("G_ema") is not None}
+
+
+def checkpoint_summary(run_id: str, path: str) -> dict[str, Any]:
+    """Step, config, keys and parameter counts of a listed checkpoint (loaded with weights_only=True)."""
+    return _checkpoint_summary_cached(store.store_uri(), run_id, path)
+
+
+@st.cache_data(show_spinner=False, max_entries=32, ttl=store.ARTIFACT_TTL_S)
+def _sample_checkpoint_cached(uri: str, run_id: str, path: str, seed: int, n: int, use_ema: bool,
+                              grad_points: int) -> dict[str, Any]:
+    import torch
+
+    from engine.config import build_config
+    from engine.data import get_dataset
+    from engine.evaluation import d_at, evaluation_for
+    from engine.nets import build_nets, sample_latent
+
+    state = _load_checkpoint(uri, run_id, path)
+    try:
+        cfg = build_config(None, None, state["config"])
+        G, D = build_nets(cfg, get_dataset(cfg.dataset))
+        which = "G_ema" if use_ema and state.get("G_ema") is not None else "G"
+        G.load_state_dict(state[which])
+        D.load_state_dict(state["D"])
+    except Exception as exc:  # noqa: BLE001 - a config this engine rejects, or weights of other shapes
+        raise artifacts.ArtifactError(
+            f"{path}: does not fit the nets its config describes ({store.one_line(exc)})") from None
+    G.eval()
+    D.eval()
+    with torch.no_grad():
+        x = G(sample_latent(n, cfg, torch.Generator().manual_seed(int(seed)), torch.device("cpu")))
+
+    # D on the grid exactly as the training loop's evaluation draws it (engine.evaluation): in chunks, and with
+    # minibatch discrimination against the run's fixed reference minibatch, redrawn from the config
+    evaluation = evaluation_for(cfg, get_dataset(cfg.dataset), torch.device("cpu"))
+    field = evaluation.field(D)
+    reference = evaluation.reference
+    grad = np.empty((0, 2), np.float32)
+    pts = x[:grad_points].clone()
+    if grad_points and torch.isfinite(pts).all():
+        pts.requires_grad_(True)
+        # the sum's gradient is each point's own grad D: outputs depend on their own point only (with minibatch
+        # discrimination too, as each point is scored against the fixed reference, not the other points)
+        (g,) = torch.autograd.grad(d_at(D, cfg, pts, reference).sum(), pts)
+        grad = g.numpy()
+    return {"x": x.numpy(), "step": state.get("step"), "config": state["config"], "generator": which,
+            "field": {"xs": field["xs"], "ys": field["ys"], "d": field["d"], "d_is_prob": bool(field["d_is_prob"]),
+                      "d_reference": str(field["d_reference"]) if "d_reference" in field else None},
+            "grad": grad}
+
+
+def sample_checkpoint(run_id: str, path: str, seed: int, n: int, use_ema: bool = True,
+                      grad_points: int = 0) -> dict[str, Any]:
+    """`n` samples of a listed checkpoint's generator from latents drawn with `seed`, and its D around them.
+
+    Returns {x (n, 2), step, config, generator ('G_ema' or 'G'), field {xs, ys, d, d_is_prob, d_reference}: the
+    checkpoint's D on the data set's grid (with minibatch discrimination against the run's reference minibatch,
+    as in load_field), grad (grad_points, 2): grad D at the first samples by torch autograd}.
+    """
+    if not 1 <= int(n) <= MAX_CHECKPOINT_SAMPLES:
+        raise artifacts.ArtifactError(f"count: between 1 and {MAX_CHECKPOINT_SAMPLES}, got {n}")
+    return _sample_checkpoint_cached(store.store_uri(), run_id, path, int(seed), int(n), bool(use_ema),
+                                     int(grad_points))
