@@ -703,7 +703,7 @@ UNKNOWN_BADGE_COLOR = "#9e9e9e"
 
 
 def reference_note(d_reference: str | None) -> str:
-    """What a field of D means when D has minibatch discrimination (engine: train.reference_note), else ''."""
+    """What a field of D means when D has minibatch discrimination (engine.evaluation.reference_note), else ''."""
     if not d_reference:
         return ""
     return f"D with minibatch discrimination: each grid point scored against a fixed minibatch of {d_reference}"

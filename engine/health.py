@@ -16,8 +16,9 @@ its step range, at least the last 5 points (all of them when fewer).
    `d/real` and `d/fake` are the batch means of sigmoid(D): over the last window, mean d/real > 0.9 and mean
    d/fake < 0.1, i.e. D separates real from fake almost perfectly. The reason adds grad/g against its peak:
    under minimax it vanishes with D's win (the saturation of Goodfellow et al. 2014, sec. 3); under ns it does
-   not, by design, so a vanished gradient corroborates the label but is not required for it. Critic losses
-   (wgan, hinge, lsgan) have no probability to read, so this rule does not apply to them.
+   not, by design, so a vanished gradient corroborates the label but is not required for it. The critics
+   (wgan, hinge) log raw scores, and lsgan logs its raw outputs (its D estimates a probability, but its logged
+   means are not sigmoid means, and its win shows differently), so this rule does not apply to them.
 4. oscillating: over the last window (at least 5 points) of `loss/g`, with a least-squares line removed (a trend
    is not an oscillation), the 10-90 % percentile spread exceeds the level max(|median|, 0.5) of the loss.
    Minibatch noise of a settled ns run gives ~0.1-0.3; G and D taking turns to win gives well above 1. The 0.5

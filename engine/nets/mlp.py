@@ -1,7 +1,7 @@
 """The `mlp` architecture: MLP generator and discriminator for flat samples (the points modality), from a TrainConfig.
 
 D takes packed inputs: m samples concatenated into one row of 2m numbers (PacGAN), and returns one raw logit
-per row (see losses.py for the sign convention). `D.features` exposes the last hidden layer for feature
+per row (see engine/losses for the sign convention). `D.features` exposes the last hidden layer for feature
 matching; minibatch discrimination appends its cross-sample statistics to those features before the head.
 Such a D is not a function of a row alone: `D(x, reference)` takes each row's statistics against a fixed
 reference minibatch instead (engine.evaluation.d_at evaluates D on any number of points that way, in chunks).
