@@ -12,7 +12,7 @@ from engine.launch.base import (BACKEND_TAG, HOST_TAG, JOB_TAG, LOST_AFTER_S, MA
                                 REASON_TAG, RELAUNCH_TAG, SEQ_TAG, STATUS_WORDS, STOP_TAG, SWEEP_NAME_TAG, SWEEP_TAG,
                                 LaunchError, RunState)
 from engine.launch.interface import Launcher
-from engine.launch.local import LocalLauncher, max_parallel, pid_alive, state_dir
+from engine.launch.local import LocalLauncher, max_parallel, pid_alive, scheduler_loop, state_dir
 from engine.launch.sweeps import expand, new_sweep_id, parse_sweep, run_name, seed_lists
 
 BACKENDS = ("local", "ray")
@@ -33,4 +33,4 @@ def get_launcher(name: str | None = None) -> Launcher:
 __all__ = ["BACKEND_TAG", "HOST_TAG", "JOB_TAG", "LOST_AFTER_S", "MAX_NAME", "MAX_SUBMIT_DEFAULT", "REASON_TAG",
            "RELAUNCH_TAG", "SEQ_TAG", "STATUS_WORDS", "STOP_TAG", "SWEEP_NAME_TAG", "SWEEP_TAG", "Launcher",
            "LaunchError", "LocalLauncher", "RunState", "expand", "get_launcher", "max_parallel", "new_sweep_id",
-           "parse_sweep", "pid_alive", "run_name", "seed_lists", "state_dir"]
+           "parse_sweep", "pid_alive", "run_name", "scheduler_loop", "seed_lists", "state_dir"]
