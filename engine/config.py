@@ -16,6 +16,7 @@ from typing import Any
 
 from engine import data as data_table
 from engine import losses as loss_table
+from engine import nets as net_table
 from engine import penalties as penalty_table
 from engine.presets import PRESETS
 
@@ -25,8 +26,12 @@ class ConfigError(ValueError):
 
 
 def _f(default: Any, doc: str, *, choices: tuple | None = None, lo: float | None = None,
-       hi: float | None = None, group: str = "training") -> Any:
-    return field(default=default, metadata={"doc": doc, "choices": choices, "lo": lo, "hi": hi, "group": group})
+       hi: float | None = None, group: str = "training", archs: tuple[str, ...] | None = None,
+       modalities: tuple[str, ...] | None = None) -> Any:
+    """A config field: its doc, allowed values and form group; `archs` / `modalities` where it means something only
+    for those architectures or data (validate refuses it set elsewhere, forms show it only there)."""
+    return field(default=default, metadata={"doc": doc, "choices": choices, "lo": lo, "hi": hi, "group": group,
+                                            "archs": archs, "modalities": modalities})
 
 
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "elu")
@@ -35,6 +40,8 @@ OPTIMIZERS = ("adam", "rmsprop", "sgd")
 LOSSES = tuple(loss_table.LOSSES)
 PENALTIES = tuple(penalty_table.PENALTIES)
 DATASET_NAMES = tuple(data_table.DATASETS)
+ARCH_NAMES = ("auto", *net_table.ARCHS)
+MLP, DCGAN, POINTS = ("mlp",), ("dcgan",), ("points",)
 
 
 @dataclass
@@ -42,28 +49,37 @@ class TrainConfig:
     """Everything that defines one training run. Field metadata holds the doc and the allowed values."""
 
     # data
-    dataset: str = _f("ring", "Toy data set: ring (8 modes), grid (25 modes), spiral or moons (continuous).",
+    dataset: str = _f("ring", "Data set: points ring (8 modes), grid (25 modes), spiral or moons (continuous); "
+                              "images digits (8 x 8), mnist, fashion-mnist (28 x 28) or stacked-mnist (1,000 modes).",
                       choices=DATASET_NAMES, group="data")
     n_data: int = _f(0, "Size of a fixed training set reshuffled every epoch; 0 draws fresh samples every step.",
                      lo=0, hi=10_000_000, group="data")
+    arch: str = _f("auto", "Architecture of G and D: mlp (points), dcgan (images), or auto for the data's own.",
+                   choices=ARCH_NAMES, group="data")
     # generator
     z_dim: int = _f(16, "Latent dimension of G.", lo=1, hi=4096, group="generator")
     latent: str = _f("normal", "Latent prior: standard normal or uniform on [-1, 1].",
                      choices=("normal", "uniform"), group="generator")
-    g_width: int = _f(128, "Units per hidden layer of G.", lo=1, hi=8192, group="generator")
-    g_depth: int = _f(3, "Hidden layers of G.", lo=0, hi=32, group="generator")
-    g_act: str = _f("relu", "Hidden activation of G.", choices=ACTIVATIONS, group="generator")
-    g_bn: bool = _f(False, "BatchNorm after each hidden linear layer of G.", group="generator")
-    g_bias: bool = _f(True, "Bias in G's hidden linear layers (PacGAN's G has none).", group="generator")
+    g_width: int = _f(128, "Units per hidden layer of G.", lo=1, hi=8192, group="generator", archs=MLP)
+    g_depth: int = _f(3, "Hidden layers of G.", lo=0, hi=32, group="generator", archs=MLP)
+    g_act: str = _f("relu", "Hidden activation of G.", choices=ACTIVATIONS, group="generator", archs=MLP)
+    g_bn: bool = _f(False, "BatchNorm after each hidden linear layer of G.", group="generator", archs=MLP)
+    g_bias: bool = _f(True, "Bias in G's hidden linear layers (PacGAN's G has none).", group="generator", archs=MLP)
+    g_channels: int = _f(64, "Channels of G's last hidden maps, doubling towards z at each stage (dcgan).", lo=1,
+                         hi=1024, group="generator", archs=DCGAN)
+    conv_stages: int = _f(2, "Stride-2 stages of G (upsampling) and D (downsampling); the image's side must halve "
+                             "this often (dcgan: 28 -> 14 -> 7 is 2).", lo=1, hi=6, group="generator", archs=DCGAN)
     g_init: str = _f("default", "Weight init of G: PyTorch default, normal(0, init_std^2) or orthogonal(init_gain).",
                      choices=INITS, group="generator")
     # discriminator
-    d_width: int = _f(128, "Units per hidden layer of D.", lo=1, hi=8192, group="discriminator")
-    d_depth: int = _f(3, "Hidden layers of D.", lo=0, hi=32, group="discriminator")
+    d_width: int = _f(128, "Units per hidden layer of D.", lo=1, hi=8192, group="discriminator", archs=MLP)
+    d_depth: int = _f(3, "Hidden layers of D.", lo=0, hi=32, group="discriminator", archs=MLP)
     d_act: str = _f("relu", "Hidden activation of D (ignored by maxout layers).", choices=ACTIVATIONS,
-                    group="discriminator")
+                    group="discriminator", archs=MLP)
     d_maxout: int = _f(0, "Maxout pieces per D unit (Goodfellow et al. 2013); 0 uses d_act instead.",
-                       lo=0, hi=16, group="discriminator")
+                       lo=0, hi=16, group="discriminator", archs=MLP)
+    d_channels: int = _f(64, "Channels of D's first convolution, doubling at each stage (dcgan).", lo=1, hi=1024,
+                         group="discriminator", archs=DCGAN)
     d_init: str = _f("default", "Weight init of D: PyTorch default, normal(0, init_std^2) or orthogonal(init_gain).",
                      choices=INITS, group="discriminator")
     spectral_norm: bool = _f(False, "Spectral normalisation of every D layer (Miyato et al. 2018).",
@@ -128,9 +144,9 @@ class TrainConfig:
     eval_every: int = _f(1000, "Steps between snapshots, metrics and checkpoints; 0 turns them off (the final "
                                "step is still evaluated).", lo=0, hi=100_000_000, group="logging")
     eval_samples: int = _f(2500, "Size of the fixed evaluation latent batch (the protocol's N).", lo=10,
-                           hi=1_000_000, group="logging")
+                           hi=1_000_000, group="logging", modalities=POINTS)
     grid_size: int = _f(64, "Points per side of the grid on which D and D* are recorded.", lo=8, hi=1024,
-                        group="logging")
+                        group="logging", modalities=POINTS)
     log_every: int = _f(10, "Steps between logged training scalars (losses, D outputs, gradient norms).",
                         lo=1, hi=1_000_000, group="logging")
     device: str = _f("auto", "Where to train: auto (CUDA when available), cpu or cuda.",
@@ -219,10 +235,41 @@ def check_value(name: str, raw: Any) -> Any:
     return value
 
 
+def _check_data_and_arch(cfg: TrainConfig) -> None:
+    """The data set is installed, the architecture is built for its modality and fits its shape, and no field of
+    another architecture or modality is set."""
+    problem = data_table.missing(cfg.dataset)
+    if problem:
+        raise ConfigError(f"dataset: {problem}")
+    entry = data_table.DATASETS[cfg.dataset]
+    arch = net_table.arch_name(cfg.arch, entry.modality)
+    if entry.modality not in net_table.ARCHS[arch].modalities:
+        allowed_archs = [a for a, e in net_table.ARCHS.items() if entry.modality in e.modalities]
+        raise ConfigError(f"arch: {arch} is not built for {entry.modality} ({cfg.dataset}), use auto or "
+                          f"{', '.join(allowed_archs)}")
+    for name, spec in FIELDS.items():
+        meta, value = spec.metadata, getattr(cfg, name)
+        if value == spec.default:
+            continue
+        if meta["archs"] and arch not in meta["archs"]:
+            raise ConfigError(f"{name}: only for the {', '.join(meta['archs'])} architecture; {cfg.dataset} trains "
+                              f"{arch}, leave it at {spec.default!r}")
+        if meta["modalities"] and entry.modality not in meta["modalities"]:
+            raise ConfigError(f"{name}: only for {', '.join(meta['modalities'])} data; {cfg.dataset} is "
+                              f"{entry.modality}, leave it at {spec.default!r}")
+    if arch == "dcgan":
+        side = min(entry.shape[1:])
+        if any(s % 2**cfg.conv_stages for s in entry.shape[1:]) or side // 2**cfg.conv_stages < 1:
+            fits = [k for k in range(1, 7) if all(s % 2**k == 0 for s in entry.shape[1:])]
+            raise ConfigError(f"conv_stages: {cfg.dataset}'s {side} x {side} images do not halve {cfg.conv_stages} "
+                              f"times, allowed {fits[0]} to {fits[-1]}")
+
+
 def validate(cfg: TrainConfig) -> TrainConfig:
     """Check every field's range and the combinations that cannot work together; return cfg."""
     for name in FIELDS:
         _check_allowed(name, getattr(cfg, name))
+    _check_data_and_arch(cfg)
     if cfg.batch_size % cfg.pack:
         raise ConfigError(f"batch_size: {cfg.batch_size} must be a multiple of pack ({cfg.pack})")
     if cfg.n_data and cfg.n_data < cfg.batch_size:
@@ -295,11 +342,13 @@ def load_json(path: str) -> dict[str, Any]:
 
 
 def schema() -> list[dict[str, Any]]:
-    """One dict per field (name, type, default, doc, choices, lo, hi, group) for forms and --help."""
+    """One dict per field (name, type, default, doc, choices, lo, hi, group, archs, modalities) for forms and
+    --help."""
     out = []
     for name, spec in FIELDS.items():
         meta = spec.metadata
         type_name = spec.type if isinstance(spec.type, str) else spec.type.__name__
         out.append({"name": name, "type": type_name, "default": spec.default, "doc": meta["doc"],
-                    "choices": meta["choices"], "lo": meta["lo"], "hi": meta["hi"], "group": meta["group"]})
+                    "choices": meta["choices"], "lo": meta["lo"], "hi": meta["hi"], "group": meta["group"],
+                    "archs": meta["archs"], "modalities": meta["modalities"]})
     return out

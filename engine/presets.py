@@ -28,6 +28,15 @@ PROTOCOL_B = {
     "batch_size": 512, "n_data": 0, "steps": 25_000, "n_critic": 1, "simultaneous": False,
 }
 
+DCGAN = {
+    # Radford et al. 2016, sec. 4: Adam 2e-4, beta1 0.5, minibatch 128, weights from N(0, 0.02), z of 100; the nets
+    # are engine/nets/dcgan.py at 64 channels. The step count fits a CPU; raise it where a GPU is lent.
+    "dataset": "mnist", "arch": "dcgan", "z_dim": 100, "g_channels": 64, "d_channels": 64, "conv_stages": 2,
+    "g_init": "normal", "d_init": "normal", "init_std": 0.02, "loss": "ns", "lr_g": 2e-4, "lr_d": 2e-4,
+    "beta1_g": 0.5, "beta2_g": 0.999, "beta1_d": 0.5, "beta2_d": 0.999, "batch_size": 128, "steps": 5_000,
+    "eval_every": 1_000,
+}
+
 PRESETS: dict[str, dict[str, Any]] = {
     "vanilla": {"doc": "Original minimax GAN: G minimises log(1 - D(G(z))), which saturates early.",
                 "source": "Goodfellow et al. 2014", "set": {"loss": "minimax"}},
@@ -79,6 +88,19 @@ PRESETS: dict[str, dict[str, Any]] = {
     "protocol-b": {"doc": "Reference protocol B exactly: 2x128 tanh nets, TTUR 1e-3/1e-4, 25k steps.",
                    "source": "Metz et al. 2017, Srivastava et al. 2017; toy-protocol.md protocol B",
                    "set": PROTOCOL_B},
+    "dcgan": {"doc": "DCGAN on mnist: transposed-convolution G, strided-convolution D, BatchNorm, Adam 2e-4.",
+              "source": "Radford et al. 2016", "set": DCGAN},
+    "dcgan-wgan-gp": {"doc": "DCGAN nets with the Wasserstein loss and gradient penalty 10 (D without BatchNorm), "
+                             "5 critic steps, Adam 1e-4 (0.5, 0.9).",
+                      "source": "Gulrajani et al. 2017, the MNIST settings of their code",
+                      "set": {**DCGAN, "loss": "wgan", "penalty": "wgan_gp", "penalty_weight": 10.0, "n_critic": 5,
+                              "lr_g": 1e-4, "lr_d": 1e-4, "beta2_g": 0.9, "beta2_d": 0.9, "batch_size": 64}},
+    "dcgan-sngan": {"doc": "DCGAN nets with the hinge loss and spectral norm on every D layer (no BatchNorm in D).",
+                    "source": "Miyato et al. 2018, setting C (Adam 2e-4, 0.5, 0.999, one D step)",
+                    "set": {**DCGAN, "loss": "hinge", "spectral_norm": True}},
+    "pacdcgan2": {"doc": "PacDCGAN on stacked-mnist: the DCGAN whose D judges packs of 2 images as 2 x 3 channels.",
+                  "source": "Lin et al. 2018, sec. 5 (stacked MNIST)",
+                  "set": {**DCGAN, "dataset": "stacked-mnist", "pack": 2, "eval_every": 2_500}},
 }
 
 

@@ -45,12 +45,15 @@ FAIL_FAST_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_B
 # Run statuses as MLflow spells them; SCHEDULED is a queued run that has not started.
 QUEUED, RUNNING, FINISHED, FAILED, KILLED = "SCHEDULED", "RUNNING", "FINISHED", "FAILED", "KILLED"
 STATUS_WORDS = {QUEUED: "queued", RUNNING: "running", FINISHED: "finished", FAILED: "failed", KILLED: "killed"}
-SNAPSHOT_FOLDERS = ("samples", "field")  # what an evaluation snapshots, one .npz per step in each
+# what an evaluation snapshots, one .npz per step in each: samples (points or an image grid, with its .png), field
+# (D and D* on the plane, points), classes (the class histogram of G's samples, images)
+SNAPSHOT_FOLDERS = ("samples", "field", "classes")
 
 
-def snapshot_path(folder: str, step: int) -> str:
-    """The artifact path of a snapshot: samples/step_0001000.npz (zero-padded, so that they sort by step)."""
-    return f"{folder}/step_{int(step):07d}.npz"
+def snapshot_path(folder: str, step: int, ext: str = "npz") -> str:
+    """The artifact path of a snapshot: samples/step_0001000.npz (zero-padded, so that they sort by step); its
+    picture, where it has one, is samples/step_0001000.png."""
+    return f"{folder}/step_{int(step):07d}.{ext}"
 
 
 def snapshot_step(path: str) -> int | None:
@@ -66,6 +69,17 @@ def tracking_uri() -> str:
         return uri
     (REPO_ROOT / "runs").mkdir(exist_ok=True)
     return f"sqlite:///{REPO_ROOT / 'runs' / 'mlflow.db'}"
+
+
+def cache_dir(uri: str | None = None) -> Path:
+    """Where GANboard keeps what it computes once per machine (decoded data sets, the feature classifiers):
+    GANBOARD_CACHE when set, else `cache/` beside a SQLite store's file, else ~/.cache/ganboard (a server store)."""
+    if os.environ.get("GANBOARD_CACHE", "").strip():
+        return Path(os.environ["GANBOARD_CACHE"].strip())
+    uri = uri or tracking_uri()
+    if uri.startswith("sqlite:///"):
+        return Path(uri[len("sqlite:///"):]).resolve().parent / "cache"
+    return Path.home() / ".cache" / "ganboard"
 
 
 def artifact_root(uri: str | None = None) -> str | None:
@@ -255,6 +269,9 @@ class RunLogger:
         buf = io.BytesIO()
         np.savez_compressed(buf, **arrays)
         self._jobs.put(("bytes", artifact_file, buf.getvalue()))
+
+    def log_bytes(self, artifact_file: str, data: bytes) -> None:
+        self._jobs.put(("bytes", artifact_file, data))
 
     def log_torch(self, artifact_file: str, state: dict[str, Any]) -> None:
         import torch

@@ -28,7 +28,7 @@ from engine import tracking, tricks
 from engine.config import ConfigError, TrainConfig, build_config, load_json, parse_assignment
 from engine.data import get_dataset
 from engine.data.stream import DataStream
-from engine.evaluation import evaluation_for
+from engine.evaluation import Evaluated, evaluation_for
 from engine.health import classify
 from engine.losses.functions import LossTerms
 from engine.nets import build_nets, pack, sample_latent
@@ -52,6 +52,7 @@ class NullLogger:
     def log_metrics(self, values, step): ...
     def set_tags(self, tags): ...
     def log_npz(self, name, **arrays): ...
+    def log_bytes(self, name, data): ...
     def log_torch(self, name, state): ...
 
 
@@ -93,10 +94,10 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, device: torch.device):
         self.cfg, self.device = cfg, device
         torch.manual_seed(cfg.seed)
-        self.mixture = get_dataset(cfg.dataset)
+        self.dataset = get_dataset(cfg.dataset)
         self.gen = torch.Generator().manual_seed(cfg.seed)
-        self.data = DataStream(self.mixture, cfg.batch_size, cfg.n_data, self.gen)
-        G, D = build_nets(cfg, self.mixture)
+        self.data = DataStream(self.dataset, cfg.batch_size, cfg.n_data, self.gen)
+        G, D = build_nets(cfg, self.dataset)
         self.G, self.D = G.to(device), D.to(device)
         self.g_params, self.d_params = list(self.G.parameters()), list(self.D.parameters())
         self.opt_g = make_optimizer(cfg.optimizer_g, self.g_params, cfg.lr_g, cfg.beta1_g, cfg.beta2_g)
@@ -106,9 +107,9 @@ class Trainer:
         self.real_target = 1.0 - cfg.label_smoothing  # one-sided label smoothing
         self.ema = tricks.EMA(self.G, cfg.ema) if cfg.ema else None
         self.hist = tricks.HistoricalAverage(cfg.hist_avg, self.g_params, self.d_params) if cfg.hist_avg else None
-        self.replay = tricks.ReplayBuffer(cfg.replay, cfg.replay_size, self.mixture.shape, device)
+        self.replay = tricks.ReplayBuffer(cfg.replay, cfg.replay_size, self.dataset.shape, device)
         self.step = 0
-        self.evaluation = evaluation_for(cfg, self.mixture, device)
+        self.evaluation = evaluation_for(cfg, self.dataset, device)
 
     # ----- what D sees and the objectives -----
     def d_input(self, x: Tensor) -> Tensor:
@@ -222,9 +223,9 @@ class Trainer:
         g.train(was_training)
         return x
 
-    def evaluate(self) -> tuple[dict[str, float], dict[str, dict[str, np.ndarray]]]:
-        """Metrics of the fixed evaluation batch and the snapshot's arrays by artifact folder (engine.evaluation)."""
-        return self.evaluation.run(self.D, self.sample(self.evaluation.z))
+    def evaluate(self) -> Evaluated:
+        """Metrics of the fixed evaluation latents and the snapshot by artifact folder (engine.evaluation)."""
+        return self.evaluation.run(self.D, self.sample)
 
     # ----- checkpoints -----
     def state_dict(self) -> dict[str, Any]:
@@ -274,21 +275,27 @@ def train(cfg: TrainConfig, logger=None, *, resume_state: dict[str, Any] | None 
 
     def evaluate_and_snapshot() -> None:
         nonlocal last_metrics
-        values, snapshot = trainer.evaluate()
+        values, snapshot, snapshot_pictures = trainer.evaluate()
         step = trainer.step
         logger.log_metrics(values, step)
         for folder, arrays in snapshot.items():
             logger.log_npz(tracking.snapshot_path(folder, step), **arrays, step=np.array(step))
+        for folder, picture in snapshot_pictures.items():
+            logger.log_bytes(tracking.snapshot_path(folder, step, "png"), picture)
         logger.log_torch("checkpoints/last.pt", trainer.state_dict())
         for k, v in values.items():
             history.setdefault(k, []).append((step, v))
-        label, reason = classify(history, cfg.loss, trainer.mixture.n_modes if trainer.mixture.has_modes else None)
+        label, reason = classify(history, cfg.loss, trainer.dataset.n_modes if trainer.dataset.has_modes else None)
         logger.set_tags({"ganboard.health": label, "ganboard.health_reason": reason})
         last_metrics = values
 
     def end(status: str, reason: str = "") -> TrainResult:
         return TrainResult(status, trainer.step, scalars, last_metrics, reason)
 
+    if trainer.step == 0:  # what the run is read against, once: the image classifier, the real data's own scores
+        baseline_values, baseline_tags = trainer.evaluation.baseline()
+        logger.log_metrics(baseline_values, 0)
+        logger.set_tags(baseline_tags)
     if cfg.eval_every and trainer.step == 0:
         evaluate_and_snapshot()
     while trainer.step < cfg.steps:

@@ -101,7 +101,10 @@ def test_ring_and_grid_ground_truth():
     assert sorted(set(g.means[:, 0])) == [-4, -2, 0, 2, 4]
 
 
-@pytest.mark.parametrize("name", sorted(DATASETS))
+POINTS = sorted(n for n, e in DATASETS.items() if e.modality == "points")
+
+
+@pytest.mark.parametrize("name", POINTS)
 def test_log_density_is_normalised_and_matches_samples(name):
     m = get_dataset(name)
     assert m.weights.sum() == pytest.approx(1.0)
@@ -151,12 +154,12 @@ def test_a_batch_carries_the_modes_as_classes(name):
     {}, {"g_bn": True, "g_bias": False}, {"d_maxout": 5}, {"spectral_norm": True}, {"mbd_kernels": 4},
     {"pack": 3, "batch_size": 12}, {"g_depth": 0, "d_depth": 0}, {"latent": "uniform", "g_init": "orthogonal"},
 ])
-@pytest.mark.parametrize("dataset", sorted(DATASETS))
+@pytest.mark.parametrize("dataset", POINTS)
 def test_net_shapes(overrides, dataset):
-    # every data set's architecture (ARCHS): G yields the data's shape, D one score per (packed) row
+    # the points' architecture (ARCHS; dcgan's in test_images.py): G yields the data's shape, D one score per row
     cfg = build_config(None, {"batch_size": 12, **overrides, "dataset": dataset})
     G, D = build_nets(cfg, get_dataset(dataset))
-    assert set(ARCHS) == {"mlp"} and isinstance(G, Generator) and isinstance(D, Discriminator)
+    assert set(ARCHS) >= {"mlp"} and isinstance(G, Generator) and isinstance(D, Discriminator)
     x = G(torch.randn(12, cfg.z_dim))
     assert x.shape == (12, *get_dataset(dataset).shape)
     logits = D(pack(x, cfg.pack))

@@ -1,4 +1,5 @@
-"""The Frechet distance (Heusel et al. 2017) between two sample sets, on their raw coordinates (toy data)."""
+"""The Frechet distance (Heusel et al. 2017) between two sample sets: on raw coordinates (toy data) or on a
+classifier's features (images)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,11 @@ def sqrtm_product(a: np.ndarray, b: np.ndarray, eps: float = 1e-6) -> np.ndarray
 
 def frechet_distance(x: ArrayLike, y: ArrayLike) -> float:
     """||mu_x - mu_y||^2 + Tr(S_x + S_y - 2 (S_x S_y)^1/2), sample covariances (ddof 1), raw coordinates."""
-    x, y = as_points(x, "x"), as_points(y, "y")
+    return frechet_of(as_points(x, "x"), as_points(y, "y"))
+
+
+def frechet_of(x: np.ndarray, y: np.ndarray) -> float:
+    """frechet_distance of two finite float64 (N, d) arrays of any dimension d (features)."""
     if len(x) < 2 or len(y) < 2:
         raise ValueError("frechet_distance: needs at least two points on each side for a covariance")
     cov_x, cov_y = np.cov(x, rowvar=False), np.cov(y, rowvar=False)

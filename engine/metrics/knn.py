@@ -70,3 +70,54 @@ def density_coverage(real: ArrayLike, fake: ArrayLike, k: int = K_DC
     real, fake = as_points(real, "real"), as_points(fake, "fake")
     r_real = knn_radii(cKDTree(real), k)[:, -1]
     return dc_of_balls(real, cKDTree(fake), r_real, k)
+
+
+# ----------------------------------------------------------------------------- in a feature space (images)
+# KD-trees lose their edge in 64+ dimensions; there the distances are computed exactly, CHUNK rows at a time, so that
+# memory is CHUNK x N whatever N is.
+CHUNK = 1024
+
+
+def _sq_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.maximum((a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2 * a @ b.T, 0.0)
+
+
+def feature_knn_radii(x: np.ndarray, k: int) -> np.ndarray:
+    """The distance of every row of x to its k-th nearest other row."""
+    if len(x) <= k:
+        raise ValueError(f"k-NN radii: need more than k = {k} points, got {len(x)}")
+    radii = np.empty(len(x))
+    for start in range(0, len(x), CHUNK):
+        d = _sq_distances(x[start:start + CHUNK], x)
+        d[np.arange(len(d)), np.arange(start, start + len(d))] = np.inf  # the point itself is not its neighbour
+        radii[start:start + CHUNK] = np.sqrt(np.partition(d, k - 1, axis=1)[:, k - 1])
+    return radii
+
+
+def _ball_counts(centres: np.ndarray, radii: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """For every centre, how many queries lie in its closed ball B(centre, radius)."""
+    counts = np.zeros(len(centres), dtype=np.int64)
+    for start in range(0, len(queries), CHUNK):
+        counts += (_sq_distances(queries[start:start + CHUNK], centres) <= radii[None, :] ** 2).sum(0)
+    return counts
+
+
+def _inside_any_ball(centres: np.ndarray, radii: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    inside = np.empty(len(queries), dtype=bool)
+    for start in range(0, len(queries), CHUNK):
+        inside[start:start + CHUNK] = (_sq_distances(queries[start:start + CHUNK], centres)
+                                       <= radii[None, :] ** 2).any(1)
+    return inside
+
+
+def feature_precision_recall(real: np.ndarray, fake: np.ndarray, k: int = K_PR) -> tuple[float, float]:
+    """precision_recall of feature vectors (N, d), exact, without an N x M matrix."""
+    precision = _inside_any_ball(real, feature_knn_radii(real, k), fake).mean()
+    recall = _inside_any_ball(fake, feature_knn_radii(fake, k), real).mean()
+    return float(precision), float(recall)
+
+
+def feature_density_coverage(real: np.ndarray, fake: np.ndarray, k: int = K_DC) -> tuple[float, float]:
+    """density_coverage of feature vectors (N, d), exact, without an N x M matrix."""
+    counts = _ball_counts(real, feature_knn_radii(real, k), fake)
+    return float(counts.sum() / (k * len(fake))), float((counts > 0).mean())

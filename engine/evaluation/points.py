@@ -1,20 +1,16 @@
-"""What an evaluation of a run is, per modality: what its snapshot holds and which metrics run. The one place that
-evaluates D on points and on the data plane's grid: the training loop and the dashboard's checkpoint sampling both
-come here.
+"""The evaluation of a run on 2-D points, and the one place that evaluates D on points and on the data plane's
+grid: the training loop and the dashboard's checkpoint sampling both come here.
 
-A modality's evaluation is a registry entry (EVALUATIONS) built from the config and the data set. It draws the
-run's fixed evaluation batches once, from their own generator (seed + EVAL_SEED_OFFSET): the latent batch, the real
-batch, and, for a D with minibatch discrimination, D's reference minibatch (`eval_stream`). `run(D, fake)` gives
-the metrics of the generated samples and the snapshot, one dict of arrays per artifact folder
-(tracking.SNAPSHOT_FOLDERS: samples/, field/).
-
-points: the samples; D on a grid_size x grid_size grid over the data set's bounds and D* = p_data / (p_data + p_g)
-on the same grid; every registered metric that applies, with D at the real and fake samples for the theory ones.
+It draws the run's fixed evaluation batches once, from their own generator (seed + EVAL_SEED_OFFSET): the latent
+batch, the real batch, and, for a D with minibatch discrimination, D's reference minibatch (`eval_stream`). The
+snapshot: the samples; D on a grid_size x grid_size grid over the data set's bounds and D* = p_data / (p_data + p_g)
+on the same grid. The metrics: every registered one that applies, with D at the real and fake samples for the
+theory ones.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Callable
 
 import numpy as np
 import torch
@@ -23,10 +19,10 @@ from torch.nn.utils import parametrize
 
 from engine import metrics
 from engine.config import TrainConfig
+from engine.evaluation.base import EVAL_SEED_OFFSET, Evaluated
 from engine.losses import LOSSES, d_probability
 from engine.nets import pack, sample_latent
 
-EVAL_SEED_OFFSET = 1_000_003  # the evaluation latents and real samples use their own stream, fixed per seed
 EVAL_CHUNK = 1024  # points per D call in d_at: bounds evaluation memory whatever the number of points
 
 
@@ -100,19 +96,16 @@ class PointsEvaluation:
             out["d_star"] = metrics.optimal_discriminator(self.dataset, fake, self.grid).reshape(shape)
         return out
 
-    def run(self, D: nn.Module, fake: np.ndarray) -> tuple[dict[str, float], dict[str, dict[str, np.ndarray]]]:
-        """Metrics of the generated samples `fake` (G at self.z) and the snapshot, by artifact folder. A diverged
-        G (samples not finite) gets no metrics and no D*, but D's field is still kept."""
+    def baseline(self) -> tuple[dict[str, float], dict[str, str]]:
+        """Nothing to log once: the truth of points is the mixture itself."""
+        return {}, {}
+
+    def run(self, D: nn.Module, sample: Callable[[Tensor], np.ndarray]) -> Evaluated:
+        """Metrics of G's samples at self.z (`sample(z)`: G's, or its EMA's, as numpy) and the snapshot, by artifact
+        folder. A diverged G (samples not finite) gets no metrics and no D*, but D's field is still kept."""
+        fake = sample(self.z)
         values: dict[str, float] = {}
         if np.isfinite(fake).all():
             values = metrics.evaluate(self.dataset, fake, self.real, d_real=self.d(D, self.real), d_fake=self.d(D, fake),
                                       d_is_prob=self.d_is_prob)
-        return values, {"samples": {"x": fake}, "field": self.field(D, fake)}
-
-
-EVALUATIONS: dict[str, type] = {"points": PointsEvaluation}
-
-
-def evaluation_for(cfg: TrainConfig, dataset, device: torch.device) -> Any:
-    """The evaluation of the data set's modality, its fixed batches drawn."""
-    return EVALUATIONS[dataset.modality](cfg, dataset, device)
+        return Evaluated(values, {"samples": {"x": fake}, "field": self.field(D, fake)})
