@@ -428,8 +428,10 @@ def field_figure(xs: np.ndarray, ys: np.ndarray, z: np.ndarray, title: str | Non
 
 
 def mode_histogram_figure(steps: Sequence[float] | np.ndarray, shares: np.ndarray,
-                          mode_labels: Sequence[str] | None = None, title: str | None = None) -> go.Figure:
-    """Share of samples per mode over training: `shares` (T, K), drawn with modes as rows (z = shares.T).
+                          mode_labels: Sequence[str] | None = None, title: str | None = None,
+                          kind: str = "mode") -> go.Figure:
+    """Share of samples per mode (or per `kind`: a classifier's classes) over training: `shares` (T, K), drawn with
+    modes as rows (z = shares.T).
 
     Mode collapse reads as one bright row; mode hopping as a bright cell that wanders between rows. The colour
     scale starts at 0, so an uncovered mode is the darkest colour.
@@ -443,8 +445,8 @@ def mode_histogram_figure(steps: Sequence[float] | np.ndarray, shares: np.ndarra
                                colorscale="Viridis", name="mode share",
                                colorbar=dict(title=dict(text="share of<br>samples", side="top"), thickness=10,
                                              tickformat=".0%"),
-                               hovertemplate="step %{x}<br>mode %{y}: %{z:.1%}<extra></extra>"))
-    fig.update_layout(title=title, xaxis_title="step", yaxis_title="mode",
+                               hovertemplate="step %{x}<br>" + kind + " %{y}: %{z:.1%}<extra></extra>"))
+    fig.update_layout(title=title, xaxis_title="step", yaxis_title=kind,
                       margin=dict(l=50, r=10, t=30 if title else 10, b=40))
     return fig
 
@@ -696,7 +698,7 @@ def cursor_curves_figure(series: Sequence[Mapping[str, Any]], cursor_step: float
 # emoji show as empty boxes on machines without an emoji font.
 BADGE_DOT = "\u25cf"
 HEALTH_COLORS: dict[str, str] = {"healthy": "#1a9850", "mode_collapse": "#e66100", "d_overpowers": "#b58900",
-                                 "oscillating": "#7b3294", "blurry": "#8c564b", "diverged": "#d7191c", "lost": "#555555"}
+                                 "oscillating": "#7b3294", "stalled": "#4575b4", "blurry": "#8c564b", "diverged": "#d7191c", "lost": "#555555"}
 STATUS_COLORS: dict[str, str] = {"queued": "#7f7f7f", "running": "#2166ac", "finished": "#1a9850", "failed": "#d7191c",
                                  "killed": "#e66100"}
 UNKNOWN_BADGE_COLOR = "#9e9e9e"

@@ -1,6 +1,6 @@
 """GAN-aware health labels for one run, read off its logged history.
 
-`classify(history, loss, n_modes)` returns (label, reason): label is one of LABELS, reason one line with the
+`classify(history, loss, n_modes)` returns (label, reason) (n_modes: the data's K modes or classes, None without): label is one of LABELS, reason one line with the
 numbers that decided it. history maps a metric name to its logged (step, value) pairs. The rules are checked in
 this order and the first that fires wins; the "last window" of a series is its points logged in the last 20 % of
 its step range, at least the last 5 points (all of them when fewer).
@@ -9,6 +9,8 @@ its step range, at least the last 5 points (all of them when fewer).
 2. mode_collapse, either of
    a. with K = n_modes known and `metric/modes` logged: the last count is below K/2 and either below its peak
       (modes were found, then lost) or `metric/hq` is at least 50 % (G draws good samples of only a few modes);
+      on images the same with `metric/classes`, the classes (stacked-mnist: modes) the classifier finds among G's
+      samples, and `metric/precision` at least 0.5 for the good samples (a collapsed class histogram);
    b. with `metric/recall` logged (the only signal on continuous data): the last recall is below 0.2 while the
       last precision is at least 0.5 (real-looking samples, little of the data covered) or recall had reached
       0.4 before.
@@ -23,12 +25,15 @@ its step range, at least the last 5 points (all of them when fewer).
    is not an oscillation), the 10-90 % percentile spread exceeds the level max(|median|, 0.5) of the loss.
    Minibatch noise of a settled ns run gives ~0.1-0.3; G and D taking turns to win gives well above 1. The 0.5
    floor keeps a loss that hovers near 0 (critics) from turning noise into a swing.
-5. blurry, with `metric/hq` logged (data with modes): the last HQ % is below half of what samples of the data
+5. stalled, with the real data's own FID logged (`reference/fid`, image runs): over the last window (at least 5
+   evaluations) `metric/fid` moves by less than 2 % of its median and stays above 3 x the real data's own: training
+   goes on but G no longer improves, far from the data (a frozen FID).
+6. blurry, with `metric/hq` logged (data with modes): the last HQ % is below half of what samples of the data
    itself score, 100 (1 - e^(-9/2)) = 98.89 % (the share of an isotropic 2-D Gaussian within 3 sigma of its mean,
    toy-protocol.md). G has found where the modes are, or some of them, but most of its samples fall between
    them; the mode count alone would call such a run a success. Checked after the dynamics rules, which name a
    cause where one shows; at the first evaluations of any run it fires too, and truly so.
-6. healthy: none of the above. For the BCE losses the reason quotes the equilibrium signs: loss/d near
+7. healthy: none of the above. For the BCE losses the reason quotes the equilibrium signs: loss/d near
    log 4 = 1.386 and D outputs near 1/2.
 
 The training loop labels a run at every evaluation. When these rules change, `python -m engine.health RUN_ID ...`
@@ -46,7 +51,7 @@ import numpy as np
 from engine.losses import LOSSES
 from engine.metrics import HQ_SIGMAS
 
-LABELS = ("healthy", "mode_collapse", "d_overpowers", "diverged", "oscillating", "blurry")
+LABELS = ("healthy", "mode_collapse", "d_overpowers", "diverged", "oscillating", "stalled", "blurry")
 WINDOW_FRACTION = 0.2  # the last window: this share of a series' step range...
 WINDOW_MIN_POINTS = 5  # ...and at least this many points
 EXPLODED = 1e6  # a loss this large on toy data has diverged even if still finite
@@ -61,6 +66,8 @@ OSC_RATIO = 1.0
 OSC_LEVEL_FLOOR = 0.5
 DATA_HQ = 100.0 * (1.0 - math.exp(-HQ_SIGMAS**2 / 2))  # HQ % of the data's own samples: the Rayleigh tail
 BLURRY_FRACTION = 0.5  # blurry below this share of DATA_HQ
+FROZEN_SPREAD = 0.02  # stalled: the last window's FID within this share of its median...
+STALLED_RATIO = 3.0  # ...and above this multiple of the real data's own FID
 
 History = dict[str, list[tuple[int, float]]]
 
@@ -97,15 +104,20 @@ def _diverged(history: History) -> str | None:
 
 
 def _mode_collapse(history: History, n_modes: int | None) -> str | None:
-    modes = _values(history, "metric/modes")
+    # points count modes and their high-quality share; images count classes and the precision of the samples
+    kind, count_key, good = ("modes", "metric/modes", "hq") if "metric/modes" in history else \
+        ("classes", "metric/classes", "precision")
+    modes = _values(history, count_key)
     modes = modes[np.isfinite(modes)]
     if n_modes and len(modes):
-        last, peak, hq = _last(history, "metric/modes"), modes.max(), _last(history, "metric/hq")
+        last, peak, quality = _last(history, count_key), modes.max(), _last(history, f"metric/{good}")
         if last is not None and last < MODES_FRACTION * n_modes:
             if last < peak:
-                return f"{last:.0f} of {n_modes} modes at the last evaluation, down from a peak of {peak:.0f}"
-            if hq is not None and hq >= HQ_FEW_MODES:
-                return f"{last:.0f} of {n_modes} modes while {hq:.0f} % of samples are high quality"
+                return f"{last:.0f} of {n_modes} {kind} at the last evaluation, down from a peak of {peak:.0f}"
+            if good == "hq" and quality is not None and quality >= HQ_FEW_MODES:
+                return f"{last:.0f} of {n_modes} modes while {quality:.0f} % of samples are high quality"
+            if good == "precision" and quality is not None and quality >= PRECISION_OK:
+                return f"{last:.0f} of {n_modes} classes while precision is {quality:.2f}: good samples of few classes"
     recall, precision = _last(history, "metric/recall"), _last(history, "metric/precision")
     if recall is not None and math.isfinite(recall) and recall < RECALL_LOW:
         if precision is not None and precision >= PRECISION_OK:
@@ -132,6 +144,19 @@ def _d_overpowers(history: History, loss: str) -> str | None:
         _, recent = _window(history, "grad/g")
         reason += f"; grad/g at {100 * np.nanmean(recent) / np.nanmax(grad):.0f} % of its peak"
     return reason
+
+
+def _stalled(history: History) -> str | None:
+    reference = _last(history, "reference/fid")
+    steps, fid = _window(history, "metric/fid")
+    if reference is None or len(fid) < WINDOW_MIN_POINTS or not np.isfinite(fid).all():
+        return None
+    median = float(np.median(fid))
+    spread = float(fid.max() - fid.min()) / max(median, 1e-12)
+    if spread >= FROZEN_SPREAD or fid[-1] <= STALLED_RATIO * reference:
+        return None
+    return (f"FID frozen at {fid[-1]:.3g} over steps {steps[0]:.0f}-{steps[-1]:.0f} (within {100 * spread:.1f} %), "
+            f"{fid[-1] / max(reference, 1e-12):.1f} x the real data's own {reference:.3g}")
 
 
 def _blurry(history: History) -> str | None:
@@ -164,8 +189,11 @@ def _equilibrium(history: History, loss: str) -> str:
     if loss in LOSSES and LOSSES[loss].sigmoid and parts:
         parts.append(f"(equilibrium: loss/d = log 4 = {math.log(4):.3f}, D = 1/2)")
     modes, recall = _last(history, "metric/modes"), _last(history, "metric/recall")
+    classes, fid = _last(history, "metric/classes"), _last(history, "metric/fid")
     if modes is not None:
         parts.append(f"modes {modes:.0f}")
+    if classes is not None:
+        parts.append(f"classes {classes:.0f}, FID {fid:.3g}")
     if recall is not None:
         parts.append(f"recall {recall:.2f}")
     return "no rule fired: " + ", ".join(parts) if parts else "no rule fired (nothing logged yet)"
@@ -186,6 +214,9 @@ def classify(history: History, loss: str, n_modes: int | None) -> tuple[str, str
     if swing is not None and swing > OSC_RATIO:
         return "oscillating", (f"loss/g swings {swing:.2f} x its level over the last window "
                                f"(detrended 10-90 % spread / max(|median|, {OSC_LEVEL_FLOOR}) > {OSC_RATIO})")
+    reason = _stalled(history)
+    if reason:
+        return "stalled", reason
     reason = _blurry(history)
     if reason:
         return "blurry", reason
@@ -209,8 +240,8 @@ def relabel(run_id: str) -> tuple[str, str] | None:
         return None
     history = {key: list(zip(steps.astype(int).tolist(), values.tolist()))
                for key, (steps, _, values) in tracking.metric_histories(run_id).items()}
-    mixture = get_dataset(run.data.params["dataset"])
-    label, reason = classify(history, run.data.params["loss"], mixture.n_modes if mixture.has_modes else None)
+    dataset = get_dataset(run.data.params["dataset"])
+    label, reason = classify(history, run.data.params["loss"], dataset.n_classes or None)
     tracking.set_tags(run_id, {"ganboard.health": label, "ganboard.health_reason": reason})
     return label, reason
 

@@ -285,7 +285,7 @@ def train(cfg: TrainConfig, logger=None, *, resume_state: dict[str, Any] | None 
         logger.log_torch("checkpoints/last.pt", trainer.state_dict())
         for k, v in values.items():
             history.setdefault(k, []).append((step, v))
-        label, reason = classify(history, cfg.loss, trainer.dataset.n_modes if trainer.dataset.has_modes else None)
+        label, reason = classify(history, cfg.loss, trainer.dataset.n_classes or None)
         logger.set_tags({"ganboard.health": label, "ganboard.health_reason": reason})
         last_metrics = values
 

@@ -419,13 +419,28 @@ def test_launch_form_presets_validation_and_sweep_count(env):
     at = app("views/launch.py")
     no_exception(at)
     assert at.title[0].value == "Launch"
-    # every config field is a widget, with its doc as help
+    # every config field of the chosen data set's architecture is a widget, with its doc as help; the fields of
+    # another architecture are not drawn (the ring trains the mlp: no convolution channels)
     from engine.config import schema
 
-    for spec in schema():
-        w = at.get_by_key(f"keep.launch.{spec['name']}")
-        assert w is not None and spec["doc"] in w.help and "Allowed:" in w.help, spec["name"]
+    def drawn(spec) -> bool:
+        try:
+            w = at.get_by_key(f"keep.launch.{spec['name']}")
+        except KeyError:  # AppTest's answer for a key no widget has
+            return False
+        assert (spec["doc"] in w.help and "Allowed:" in w.help), spec["name"]
+        return w is not None
+
+    hidden = {spec["name"] for spec in schema() if not drawn(spec)}
+    assert hidden == {"g_channels", "d_channels", "conv_stages"}
     assert "Latent dimension of G" in at.number_input(key="keep.launch.z_dim").help
+    # an image data set trains dcgan: its fields appear, the MLP's and the plane's go
+    at.selectbox(key="keep.launch.dataset").set_value("digits").run()
+    hidden = {spec["name"] for spec in schema() if not drawn(spec)}
+    assert hidden == {"g_width", "g_depth", "g_act", "g_bn", "g_bias", "d_width", "d_depth", "d_act", "d_maxout",
+                      "eval_samples", "grid_size"}
+    no_exception(at)
+    at.selectbox(key="keep.launch.dataset").set_value("ring").run()
     # the preset fills the form
     at.selectbox(key="keep.launch.preset").set_value("wgan-gp").run()
     assert at.selectbox(key="keep.launch.loss").value == "wgan"

@@ -182,6 +182,7 @@ def test_every_label_is_reachable_and_declared():
         "mode_collapse": healthy_run(**{"metric/modes": evals([0, 8, 1])}),
         "d_overpowers": overpowered(),
         "oscillating": healthy_run(**{"loss/g": series(symmetric_cosine(1.5, 1.0))}),
+        "stalled": healthy_run(**{"reference/fid": [(0, 2.0)], "metric/fid": evals([90, 30.2, 30.1, 30.0, 30.3, 30.2])}),
         "blurry": healthy_run(**{"metric/hq": evals([0, 40, 30])}),
     }
     assert {label: classify(h, "ns", 8)[0] for label, h in histories.items()} == {l: l for l in LABELS}
@@ -243,3 +244,43 @@ def test_relabel_judges_ended_runs_again_from_the_store_and_keeps_what_the_histo
     with pytest.raises(SystemExit) as stop:
         health.main(["--sweep", "nope"])
     assert stop.value.code == 2
+
+
+def image_run(**overrides) -> dict[str, list[tuple[int, float]]]:
+    """A settled ns run on an image set of 10 classes: no mode or HQ series, classes and FID from the classifier."""
+    history = healthy_run(**{"metric/classes": evals([10] * 6), "metric/precision": evals([0.7] * 6),
+                             "metric/fid": evals([90, 40, 20, 12, 8, 6]), "reference/fid": [(0, 2.0)]})
+    history.pop("metric/modes", None)
+    history.pop("metric/hq", None)
+    history.update(overrides)
+    return history
+
+
+@pytest.mark.parametrize("classes, precision, label", [
+    ([10, 10, 10, 10, 10, 4], 0.1, "mode_collapse"),  # 4 of 10 classes, down from all 10
+    ([2, 2, 3, 3, 4, 4], 0.8, "mode_collapse"),  # never more than 4, but good samples: a collapsed histogram
+    ([2, 2, 3, 3, 4, 4], 0.3, "healthy"),  # few classes of bad samples: early training, not a collapse
+    ([2, 3, 4, 5, 6, 5], 0.9, "healthy"),  # 5 of 10 is not below half
+])
+def test_a_collapsed_class_histogram_is_mode_collapse(classes, precision, label):
+    history = image_run(**{"metric/classes": evals(classes), "metric/precision": evals([precision] * 6)})
+    assert classify(history, "ns", 10)[0] == label
+
+
+@pytest.mark.parametrize("fid, label", [
+    ([90, 30.2, 30.1, 30.0, 30.3, 30.2], "stalled"),  # within 1 % for the last 5 evaluations, 15 x the data's 2
+    ([90, 30.2, 30.1, 30.0, 30.3, 29.4], "healthy"),  # still falling: 3 % over the window
+    ([90, 5.0, 5.02, 5.01, 5.0, 5.03], "healthy"),  # frozen, but at 2.5 x the data's own: done, not stalled
+    ([30.2, 30.1, 30.0, 30.3], "healthy"),  # fewer than 5 evaluations
+])
+def test_a_frozen_fid_far_from_the_data_is_stalled(fid, label):
+    got, reason = classify(image_run(**{"metric/fid": evals(fid)}), "ns", 10)
+    assert got == label, reason
+    if label == "stalled":
+        assert "frozen at 30.2" in reason and "the real data's own 2" in reason
+
+
+def test_a_points_run_with_a_frozen_fid_is_not_stalled():
+    # toy runs log no reference/fid: their FID near 0 may well sit still at the end
+    history = healthy_run(**{"metric/fid": evals([9, 3.0, 3.01, 3.0, 3.02, 3.01])})
+    assert classify(history, "ns", 8)[0] == "healthy"

@@ -16,6 +16,7 @@ import streamlit as st
 from dashboard.data import artifacts, store
 
 MAX_CHECKPOINT_SAMPLES = 20_000
+G_CHUNK = 4096  # latents per G call when sampling a checkpoint
 
 
 def _load_checkpoint(uri: str, run_id: str, path: str) -> dict[str, Any]:
@@ -58,7 +59,6 @@ def _sample_checkpoint_cached(uri: str, run_id: str, path: str, seed: int, n: in
 
     from engine.config import build_config
     from engine.data import get_dataset
-    from engine.evaluation import d_at, evaluation_for
     from engine.nets import build_nets, sample_latent
 
     state = _load_checkpoint(uri, run_id, path)
@@ -73,12 +73,23 @@ def _sample_checkpoint_cached(uri: str, run_id: str, path: str, seed: int, n: in
             f"{path}: does not fit the nets its config describes ({store.one_line(exc)})") from None
     G.eval()
     D.eval()
-    with torch.no_grad():
-        x = G(sample_latent(n, cfg, torch.Generator().manual_seed(int(seed)), torch.device("cpu")))
+    z = sample_latent(n, cfg, torch.Generator().manual_seed(int(seed)), torch.device("cpu"))
+    with torch.no_grad():  # G a chunk at a time: 20,000 images' activations at once would take gigabytes
+        x = torch.cat([G(chunk) for chunk in z.split(G_CHUNK)])
+    dataset = get_dataset(cfg.dataset)
+    return {"x": x.numpy(), "step": state.get("step"), "config": state["config"], "generator": which,
+            "modality": dataset.modality, **AROUND_SAMPLES[dataset.modality](cfg, dataset, D, x, grad_points)}
 
-    # D on the grid exactly as the training loop's evaluation draws it (engine.evaluation): in chunks, and with
-    # minibatch discrimination against the run's fixed reference minibatch, redrawn from the config
-    evaluation = evaluation_for(cfg, get_dataset(cfg.dataset), torch.device("cpu"))
+
+def _d_around_points(cfg, dataset, D, x, grad_points: int) -> dict[str, Any]:
+    """D on the grid exactly as the training loop's evaluation draws it (engine.evaluation): in chunks, and with
+    minibatch discrimination against the run's fixed reference minibatch, redrawn from the config; grad D at the
+    first samples by autograd."""
+    import torch
+
+    from engine.evaluation import d_at, evaluation_for
+
+    evaluation = evaluation_for(cfg, dataset, torch.device("cpu"))
     field = evaluation.field(D)
     reference = evaluation.reference
     grad = np.empty((0, 2), np.float32)
@@ -89,19 +100,27 @@ def _sample_checkpoint_cached(uri: str, run_id: str, path: str, seed: int, n: in
         # discrimination too, as each point is scored against the fixed reference, not the other points)
         (g,) = torch.autograd.grad(d_at(D, cfg, pts, reference).sum(), pts)
         grad = g.numpy()
-    return {"x": x.numpy(), "step": state.get("step"), "config": state["config"], "generator": which,
-            "field": {"xs": field["xs"], "ys": field["ys"], "d": field["d"], "d_is_prob": bool(field["d_is_prob"]),
+    return {"field": {"xs": field["xs"], "ys": field["ys"], "d": field["d"], "d_is_prob": bool(field["d_is_prob"]),
                       "d_reference": str(field["d_reference"]) if "d_reference" in field else None},
             "grad": grad}
+
+
+def _nothing_around_images(cfg, dataset, D, x, grad_points: int) -> dict[str, Any]:
+    """Images have no plane to draw D on: the samples are the whole answer."""
+    return {}
+
+
+AROUND_SAMPLES = {"points": _d_around_points, "images": _nothing_around_images}  # modality -> what comes with x
 
 
 def sample_checkpoint(run_id: str, path: str, seed: int, n: int, use_ema: bool = True,
                       grad_points: int = 0) -> dict[str, Any]:
     """`n` samples of a listed checkpoint's generator from latents drawn with `seed`, and its D around them.
 
-    Returns {x (n, 2), step, config, generator ('G_ema' or 'G'), field {xs, ys, d, d_is_prob, d_reference}: the
-    checkpoint's D on the data set's grid (with minibatch discrimination against the run's reference minibatch,
-    as in load_field), grad (grad_points, 2): grad D at the first samples by torch autograd}.
+    Returns {x (n, 2) points or (n, C, H, W) images, step, config, generator ('G_ema' or 'G'), modality}, and for
+    points field {xs, ys, d, d_is_prob, d_reference}: the checkpoint's D on the data set's grid (with minibatch
+    discrimination against the run's reference minibatch, as in load_field), grad (grad_points, 2): grad D at the
+    first samples by torch autograd.
     """
     if not 1 <= int(n) <= MAX_CHECKPOINT_SAMPLES:
         raise artifacts.ArtifactError(f"count: between 1 and {MAX_CHECKPOINT_SAMPLES}, got {n}")

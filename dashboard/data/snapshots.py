@@ -65,8 +65,8 @@ def _samples_cached(uri: str, run_id: str, step: int) -> np.ndarray:
     with tempfile.TemporaryDirectory(prefix="ganboard-snap-") as tmp:
         arrays = artifacts.npz_arrays(artifacts.download(uri, run_id, path, tmp).read_bytes(), path)
     x = arrays.get("x")
-    if x is None or x.ndim != 2 or x.shape[1] != 2:
-        raise artifacts.ArtifactError(f"{path}: holds no (N, 2) array 'x'")
+    if x is None or not ((x.ndim == 2 and x.shape[1] == 2) or (x.ndim == 4 and x.shape[1] in (1, 3))):
+        raise artifacts.ArtifactError(f"{path}: holds no array 'x' of (N, 2) points or (N, C, H, W) images")
     return x
 
 
@@ -87,7 +87,8 @@ def _field_cached(uri: str, run_id: str, step: int) -> dict[str, Any]:
 
 
 def load_samples(run_id: str, step: int) -> np.ndarray:
-    """The (N, 2) generated samples logged at exactly `step` (the fixed evaluation latent batch)."""
+    """The generated samples logged at exactly `step`: (N, 2) points of the fixed evaluation batch, or the
+    (64, C, H, W) fixed-latent grid of an image run."""
     return _samples_cached(store.store_uri(), run_id, int(step))
 
 
@@ -145,10 +146,88 @@ def gallery_frame(run_id: str, step: int, with_field: bool = True, live: bool = 
 
 @lru_cache(maxsize=16)
 def mixture(name: str):
-    """The data set a run trained on (engine.data), for its modes, sigma, bounds and density."""
+    """The data set a run trained on (engine.data), for its modes, sigma, bounds and density (points) or its
+    images and classes."""
     from engine.data import get_dataset
 
     return get_dataset(name)
+
+
+def modality(dataset: str) -> str | None:
+    """The modality of a data set by name (engine.data's registry, no torch), None for one this engine lacks."""
+    from engine.data import DATASETS
+
+    entry = DATASETS.get(dataset)
+    return entry.modality if entry else None
+
+
+def nearest_real(dataset: str, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each sample image, the training image nearest to it in pixels (L2) and that distance: a sample as close
+    to a training image as two training images are to each other was memorised rather than generated."""
+    return _nearest_real_cached(dataset, np.ascontiguousarray(samples, dtype=np.float32))
+
+
+def _nearest_rows(train_scaled, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index and distance of the nearest training row to each row of flat, 4,096 training rows at a time."""
+    import torch
+
+    best_d = np.full(len(flat), np.inf)
+    best_i = np.zeros(len(flat), dtype=np.int64)
+    rows = np.arange(len(flat))
+    for start in range(0, len(train_scaled), 4096):  # 4,096 x N distances at a time: bounded for any data set
+        chunk = train_scaled(start, start + 4096).reshape(-1, flat.shape[1])
+        d = torch.cdist(torch.from_numpy(flat), chunk).numpy()
+        i = d.argmin(1)
+        better = d[rows, i] < best_d
+        best_d[better], best_i[better] = d[rows, i][better], (start + i)[better]
+    return best_i, best_d
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _nearest_real_cached(dataset: str, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    images = mixture(dataset)
+    train = images.train_x
+    per_channel = train.shape[1] != samples.shape[1]  # stacked-mnist: each channel is one training digit
+
+    class Pool:
+        def __len__(self):
+            return len(train)
+
+        def __call__(self, a, b):
+            return images.scale(train[a:b])
+
+    pool = Pool()
+    if not per_channel:
+        index, dist = _nearest_rows(pool, samples.reshape(len(samples), -1))
+        return images.scale(train[index]).numpy(), dist
+    # channels are independent draws, so the nearest stacked image is the nearest digit in every channel
+    found = [_nearest_rows(pool, np.ascontiguousarray(samples[:, c].reshape(len(samples), -1)))
+             for c in range(samples.shape[1])]
+    nearest = np.concatenate([images.scale(train[i]).numpy() for i, _ in found], axis=1)
+    return nearest, np.sqrt(sum(d**2 for _, d in found))
+
+
+def class_shares(run_id: str, steps: Sequence[int]) -> tuple[list[int], np.ndarray]:
+    """(steps read, (T, K) share of G's evaluation samples the classifier puts in each class) from an image run's
+    classes/ snapshots; steps without a readable one are left out."""
+    return _class_shares_cached(store.store_uri(), run_id, tuple(int(s) for s in steps))
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _class_shares_cached(uri: str, run_id: str, steps: tuple[int, ...]) -> tuple[list[int], np.ndarray]:
+    read, rows = [], []
+    for s in steps:
+        path = tracking.snapshot_path("classes", s)
+        try:
+            with tempfile.TemporaryDirectory(prefix="ganboard-snap-") as tmp:
+                counts = artifacts.npz_arrays(artifacts.download(uri, run_id, path, tmp).read_bytes(), path)["counts"]
+        except (store.StoreError, KeyError):
+            continue
+        if counts.sum() > 0:
+            read.append(s)
+            rows.append(counts / counts.sum())
+    width = len(rows[0]) if rows else 0
+    return read, np.array(rows, dtype=np.float64).reshape(len(rows), width)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

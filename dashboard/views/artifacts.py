@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from dashboard import data, figures
+from dashboard import data, figures, image_panels
 
 KEEP = "keep.artifacts."  # app.py keeps widget keys with the "keep." prefix across page visits
 RUN_KEY, FILE_KEY, SAMPLE_KEY = KEEP + "run", KEEP + "file", "artifacts.sample_request"
@@ -88,13 +88,19 @@ def tree(run_id: str, files: list[dict[str, Any]], entries: list[dict[str, Any]]
 
 def npz_preview(arrays: dict[str, np.ndarray], path: str, dataset: str) -> None:
     st.dataframe(data.array_summary(arrays), hide_index=True)
+    x = arrays.get("x")
+    if x is not None and x.ndim in (3, 4) and x.dtype.kind == "f" and len(x):  # images: (N, C, H, W) or (N, H, W)
+        side = int(np.ceil(np.sqrt(min(len(x), 64))))
+        step = f" at step {int(arrays['step'])}" if "step" in arrays and arrays["step"].shape == () else ""
+        image_panels.show(x[:side * side], side, 420, f"{min(len(x), side * side)} of the {len(x)} images of 'x'{step}, "
+                          "pixels [-1, 1] as black to white")
+        return
     try:
-        m = data.mixture(dataset)
+        m = data.mixture(dataset) if data.modality(dataset) == "points" else None
     except ValueError:
         m = None
     view = dict(means=m.means if m is not None and m.has_modes else None,
                 sigma=m.sigma if m is not None and m.has_modes else None, bounds=m.bounds() if m is not None else None)
-    x = arrays.get("x")
     if x is not None and x.ndim == 2 and x.shape[1] == 2 and x.dtype.kind == "f":
         step = f" at step {int(arrays['step'])}" if "step" in arrays and arrays["step"].shape == () else ""
         if view["bounds"] is not None:  # widened to the samples (up to a cap), so that none is silently cut off
@@ -128,10 +134,12 @@ def checkpoint_preview(run_id: str, path: str, summary: dict[str, Any]) -> None:
         st.markdown("**Sample this checkpoint**")
         c = st.columns(4)
         # No min/max: the browser would keep an out-of-range number in the box and sample the last accepted one.
+        images = data.modality(cfg.get("dataset", "")) == "images"
         seed = c[0].number_input("Seed", value=0, step=1)
-        count = c[1].number_input("Count", value=2500, step=500)
+        count = c[1].number_input("Count", value=64 if images else 2500, step=16 if images else 500)
         ema = c[2].toggle("EMA generator", value=summary["has_G_ema"], disabled=not summary["has_G_ema"])
-        grads = c[3].toggle("∇D arrows (autograd)", value=True)
+        grads = c[3].toggle("∇D arrows (autograd)", value=not images, disabled=images,
+                            help="Points only: images have no plane to draw D's gradient on.")
         if st.form_submit_button("Sample"):
             st.session_state[SAMPLE_KEY] = (run_id, path, int(seed), int(count), bool(ema), bool(grads))
     problems = [f"{label}: {value} is out of range, allowed {lo} to {hi:,}" for label, value, lo, hi in
@@ -151,6 +159,17 @@ def checkpoint_preview(run_id: str, path: str, summary: dict[str, Any]) -> None:
     except data.StoreError as exc:
         st.error(str(exc))
         return
+    CHECKPOINT_SAMPLES[out["modality"]](out, seed)
+
+
+def image_checkpoint_samples(out: dict[str, Any], seed: int) -> None:
+    x = out["x"]
+    side = int(np.ceil(np.sqrt(min(len(x), 256))))
+    image_panels.show(x[:side * side], side, 560, f"{min(len(x), side * side)} of {len(x)} samples of "
+                      f"{out['generator']} at step {out['step']} from latents drawn with seed {seed}")
+
+
+def points_checkpoint_samples(out: dict[str, Any], seed: int) -> None:
     x = out["x"]
     if not np.isfinite(x).all():
         st.warning(f"{int((~np.isfinite(x).all(1)).sum())} of {len(x)} samples are not finite: this generator "
@@ -173,6 +192,9 @@ def checkpoint_preview(run_id: str, path: str, summary: dict[str, Any]) -> None:
                f"{seed}, over this checkpoint's D on the evaluation grid (the data set's bounds){reference}"
                + (f"; green arrows: ∇D at the first {len(out['grad'])} samples by torch autograd through D"
                   if arrows else "") + (f"; {outside}" if outside else "") + ".")
+
+
+CHECKPOINT_SAMPLES = {"points": points_checkpoint_samples, "images": image_checkpoint_samples}  # by modality
 
 
 def preview(run_id: str, entry: dict[str, Any], dataset: str) -> None:

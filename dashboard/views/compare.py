@@ -26,6 +26,20 @@ WEBGL_FROM = 24  # series; SVG above this many lines gets slow in the browser
 PERSIST = {"persist_state": "session"}
 
 
+def real_data_lines(metric: str, df: pd.DataFrame, live: list[str]) -> list[dict]:
+    """A line per data set at the real data's own value of `metric` (image runs log reference/<name> once: real
+    training images against held-out ones, under the same classifier), where the runs logged one."""
+    if not metric.startswith("metric/"):
+        return []
+    try:
+        logged = data.curves(df["run_id"].tolist(), "reference/" + metric[len("metric/"):], 8, live=live)
+    except data.StoreError:
+        return []
+    dataset_of = df.set_index("run_id")["dataset"]
+    values = {dataset_of[r]: float(c.mean[-1]) for r, c in logged.items() if len(c.mean)}
+    return [{"y": v, "label": f"real {name} data {v:.3g}"} for name, v in sorted(values.items())]
+
+
 def _unique_labels(df: pd.DataFrame) -> dict[str, str]:
     names = df["name"].tolist()
     dup = {n for n in names if names.count(n) > 1}
@@ -94,6 +108,8 @@ def _chart(df: pd.DataFrame, groups: dict[str, list[str]], o: dict) -> None:
         members = by_run.loc[s["meta"]["runs"]]
         s["range"] = figures.metric_range(o["metric"], members["dataset"], members["loss"])
     refs = figures.references_for(o["metric"], set(df["loss"])) if o["theory"] else None
+    if o["theory"]:
+        refs = (refs or []) + real_data_lines(o["metric"], df, live)
     fig = figures.curves_figure(series, smoothing=o["smoothing"], log_y=o["log_y"], robust_y=o["robust"],
                                 x_title="step" if o["x"] == "step" else "wall time (s)", y_title=o["metric"],
                                 references=refs, webgl=len(series) >= WEBGL_FROM, height=480)

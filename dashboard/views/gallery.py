@@ -1,5 +1,9 @@
 """Gallery: the selected runs' samples at one training step, D and D* beside them, a filmstrip, the theory.
 
+Points runs draw their samples over the data plane (this file); image runs draw their fixed-latent grids
+(dashboard/image_panels.py). Each run gets the panels of its data set's modality from the registries below, so a
+selection may mix both.
+
 One step slider (with play) moves every panel together; a run without a snapshot at that step shows its nearest
 earlier one and says so in the panel's caption. The ∇D arrows are central finite differences of the D grid that
 every snapshot logs (data.field_gradient), so they exist at every step; a checkpoint holds D at the last step
@@ -16,7 +20,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, figures, widgets
+from dashboard import data, figures, image_panels, widgets
 
 KEEP = "keep.gallery."  # app.py keeps widget keys with the "keep." prefix across page visits
 STEP_KEY, PLAY_KEY, TICK_KEY, PICK_KEY = KEEP + "step", "gallery.playing", "gallery.tick", "gallery.pick"
@@ -49,24 +53,33 @@ def run_label(row: Any) -> str:
     return f"{row['name']} · {row['run_id'][:6]}"
 
 
+def points_info(dataset: str) -> dict[str, Any]:
+    """What every points panel needs from the run's data set: modes, view, contours."""
+    m = data.mixture(dataset)
+    contours = data.density_contours(dataset)
+    cell = float(contours["xs"][1] - contours["xs"][0])
+    x0, x1, _, _ = m.bounds()
+    return dict(means=m.means if m.has_modes else None, sigma=m.sigma if m.has_modes else None, bounds=m.bounds(),
+                has_modes=m.has_modes, n_modes=m.n_modes, cell=cell, width=x1 - x0,
+                # the grid cannot draw modes narrower than its cells: no contours rather than specks
+                contours=contours if figures.contours_resolve(cell, m.sigma, m.has_modes) else None)
+
+
+UNKNOWN_DATA = dict(means=None, sigma=None, bounds=None, has_modes=False, n_modes=0, contours=None, cell=None,
+                    width=None)
+
+
 def run_infos(df: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    """Per run: label, colour, dataset and loss, and what its data set gives every panel (modes, view, contours)."""
+    """Per run: label, colour, dataset, modality and loss, and what its data set gives every panel."""
     infos = {}
     for i, row in enumerate(df.to_dict("records")):
         info = {"label": run_label(row), "color": figures.PALETTE[i % len(figures.PALETTE)],
                 "dataset": row.get("dataset") or "", "loss": row.get("loss") or "", "active": bool(row.get("active"))}
+        info["modality"] = data.modality(info["dataset"]) or "points"
         try:
-            m = data.mixture(info["dataset"])
-            contours = data.density_contours(info["dataset"])
-            cell = float(contours["xs"][1] - contours["xs"][0])
-            x0, x1, _, _ = m.bounds()
-            info.update(means=m.means if m.has_modes else None, sigma=m.sigma if m.has_modes else None,
-                        bounds=m.bounds(), has_modes=m.has_modes, n_modes=m.n_modes, cell=cell, width=x1 - x0,
-                        # the grid cannot draw modes narrower than its cells: no contours rather than specks
-                        contours=contours if figures.contours_resolve(cell, m.sigma, m.has_modes) else None)
+            info.update(INFOS[info["modality"]](info["dataset"]))
         except ValueError:  # a run from another tool, or a data set this engine no longer has
-            info.update(means=None, sigma=None, bounds=None, has_modes=False, n_modes=0, contours=None, cell=None,
-                        width=None)
+            info.update(UNKNOWN_DATA)
         infos[row["run_id"]] = info
     return infos
 
@@ -212,10 +225,12 @@ def scrubber(run_ids: list[str], steps: list[int], infos: dict[str, dict[str, An
                             key="gal-loss", config=PLOT_CONFIG)
         else:
             st.caption(f"No {opts['loss_metric']} logged by these runs yet.")
-    shown_sets = {infos[r]["dataset"]: infos[r] for r in run_ids if infos[r]["width"] is not None}
+    shown_sets = {infos[r]["dataset"]: infos[r] for r in run_ids if infos[r].get("width") is not None}
     truth = figures.truth_note([{"name": name, **{k: i[k] for k in ("has_modes", "n_modes", "sigma", "width", "cell")}}
                                 for name, i in shown_sets.items()], opts["contours"])
-    parts = [LEGEND[opts["underlay"]], "black dots: generated samples, each panel framed in its run's colour", truth]
+    parts = [LEGEND[opts["underlay"]], truth]
+    if shown_sets:
+        parts.insert(1, "black dots: generated samples, each panel framed in its run's colour")
     if opts["arrows"]:
         parts.append("green arrows: ∇D at the samples (finite differences of the logged D grid), where G pushes them")
     if opts["beside"]:
@@ -227,8 +242,10 @@ def scrubber(run_ids: list[str], steps: list[int], infos: dict[str, dict[str, An
         cols = st.columns(per_row)
         for col, run_id in zip(cols, run_ids[start:start + per_row]):
             with col:
-                frame = data.gallery_frame(run_id, step, with_field=opts["needs_field"], live=infos[run_id]["active"])
-                draw_panels(frame, infos[run_id], opts)
+                info = infos[run_id]
+                frame = data.gallery_frame(run_id, step, with_field=opts["needs_field"] and info["modality"] == "points",
+                                           live=info["active"])
+                PANELS[info["modality"]](frame, info, opts)
 
 
 def toggle_play(steps: list[int]) -> None:
@@ -239,9 +256,9 @@ def toggle_play(steps: list[int]) -> None:
     st.session_state[TICK_KEY] = time.monotonic()
 
 
-def samples_view(run_ids: list[str], infos: dict[str, dict[str, Any]], steps: list[int]) -> None:
-    c = st.columns([1.2, 1, 1, 1, 1, 1.1])
-    opts: dict[str, Any] = {
+def points_options(c) -> dict[str, Any]:
+    """The points panels' controls, in the first columns of the row the page gives."""
+    return {
         "underlay": c[0].selectbox("Under the samples", UNDERLAYS, key=KEEP + "underlay",
                                    help="D's output (a probability for BCE/LSGAN, raw for critics), the optimal "
                                         "D* = p_data/(p_data+p_g), or their distance."),
@@ -250,10 +267,24 @@ def samples_view(run_ids: list[str], infos: dict[str, dict[str, Any]], steps: li
                               help="grad D at the samples by central finite differences of the logged D grid, "
                                    "bilinearly interpolated: the direction G's samples are pushed."),
         "contours": c[3].toggle("p_data contours", key=widgets.initial(KEEP + "contours", True)),
-        "per_row": c[4].selectbox("Panels a row", (1, 2, 3, 4, 5, 6), key=widgets.initial(KEEP + "per_row", 4)),
-        "loss_metric": c[5].selectbox("Loss chart", (*LOSS_METRICS, None), key=KEEP + "loss",
-                                      format_func=lambda m: m or "none"),
     }
+
+
+OPTION_WIDTHS = {"points": [1.2, 1, 1, 1], "images": [1, 1.5]}
+
+
+def samples_view(run_ids: list[str], infos: dict[str, dict[str, Any]], steps: list[int]) -> None:
+    present = list(dict.fromkeys(infos[r]["modality"] for r in run_ids))
+    widths = [w for m in present for w in OPTION_WIDTHS[m]]
+    c = st.columns([*widths, 1, 1.1])
+    opts: dict[str, Any] = {"underlay": "nothing", "beside": False, "arrows": False, "contours": False}
+    at = 0
+    for m in present:  # each modality's controls, only where a run of it is shown
+        opts.update(OPTIONS[m](c[at:at + len(OPTION_WIDTHS[m])]))
+        at += len(OPTION_WIDTHS[m])
+    opts["per_row"] = c[at].selectbox("Panels a row", (1, 2, 3, 4, 5, 6), key=widgets.initial(KEEP + "per_row", 4))
+    opts["loss_metric"] = c[at + 1].selectbox("Loss chart", (*LOSS_METRICS, None), key=KEEP + "loss",
+                                              format_func=lambda m: m or "none")
     opts["needs_field"] = opts["underlay"] != "nothing" or opts["beside"] or opts["arrows"]
     opts["height"] = 260 if opts["beside"] else {1: 520, 2: 420, 3: 340}.get(opts["per_row"], 280)
 
@@ -285,11 +316,18 @@ def spread(steps: list[int], k: int) -> list[int]:
 
 
 def filmstrip_view(run_ids: list[str], infos: dict[str, dict[str, Any]], steps: list[int]) -> None:
-    c = st.columns([4, 1, 1])
+    present = {infos[r]["modality"] for r in run_ids}
+    c = st.columns([4, 1, 1, 1])
     keep_valid(KEEP + "film_steps", steps, multi=True)
     cols = c[0].multiselect("Steps (columns)", steps, key=widgets.initial(KEEP + "film_steps", spread(steps, 6)))
-    points = c[1].selectbox("Points a cell", (250, 500, 1000, 2500), key=widgets.initial(KEEP + "film_points", 500))
-    cell_px = c[2].selectbox("Cell size (px)", (100, 140, 200, 260), key=widgets.initial(KEEP + "film_px", 140))
+    opts = {"points": 500, "cell_px": 140, "side": 4}
+    if "points" in present:
+        opts["points"] = c[1].selectbox("Points a cell", (250, 500, 1000, 2500),
+                                        key=widgets.initial(KEEP + "film_points", 500))
+        opts["cell_px"] = c[2].selectbox("Cell size (px)", (100, 140, 200, 260),
+                                         key=widgets.initial(KEEP + "film_px", 140))
+    if "images" in present:
+        opts["side"] = c[3].selectbox("Images a side", (2, 3, 4, 6, 8), key=widgets.initial(KEEP + "film_side", 4))
     cols = sorted(cols)
     if not cols:
         st.info("Pick the steps to show as columns.")
@@ -300,26 +338,33 @@ def filmstrip_view(run_ids: list[str], infos: dict[str, dict[str, Any]], steps: 
     for dataset, group in by_dataset.items():
         if len(by_dataset) > 1:
             st.subheader(dataset or "unknown data set")
-        cells, notes, problems = [], [], []
-        for r in group:
-            row_cells, row_notes = [], []
-            for s in cols:
-                frame = data.gallery_frame(r, s, with_field=False, live=infos[r]["active"])
-                row_cells.append(None if frame.x is None else frame.x[:points])
-                row_notes.append("" if frame.exact or frame.step is None else f"from step {frame.step}")
-                if frame.x is None and frame.step is not None:
-                    problems.append(f"{infos[r]['label']} @ {s}: {frame.message}")
-            cells.append(row_cells)
-            notes.append(row_notes)
-        info = infos[group[0]]
-        fig = figures.filmstrip_figure(cells, [infos[r]["label"] for r in group], [f"step {s}" for s in cols],
-                                       notes=notes, means=info["means"], bounds=info["bounds"],
-                                       colors=[infos[r]["color"] for r in group], cell_px=cell_px)
-        st.plotly_chart(fig, key=f"film-{dataset}", config=PLOT_CONFIG)
-        for p in problems:
-            st.warning(p)
+        FILMSTRIPS[infos[group[0]]["modality"]](group, infos, cols, opts)
     st.caption("Rows are runs, columns steps; \"from step N\": the run has no snapshot at that column's step and "
                "its nearest earlier one stands in.")
+
+
+def points_filmstrip(group: list[str], infos: dict[str, dict[str, Any]], cols: list[int], opts: dict[str, Any]
+                     ) -> None:
+    """One figure for the points runs of a data set: rows runs, columns steps, cells their samples."""
+    points, cell_px = opts["points"], opts["cell_px"]
+    cells, notes, problems = [], [], []
+    for r in group:
+        row_cells, row_notes = [], []
+        for s in cols:
+            frame = data.gallery_frame(r, s, with_field=False, live=infos[r]["active"])
+            row_cells.append(None if frame.x is None else frame.x[:points])
+            row_notes.append("" if frame.exact or frame.step is None else f"from step {frame.step}")
+            if frame.x is None and frame.step is not None:
+                problems.append(f"{infos[r]['label']} @ {s}: {frame.message}")
+        cells.append(row_cells)
+        notes.append(row_notes)
+    info = infos[group[0]]
+    fig = figures.filmstrip_figure(cells, [infos[r]["label"] for r in group], [f"step {s}" for s in cols],
+                                   notes=notes, means=info["means"], bounds=info["bounds"],
+                                   colors=[infos[r]["color"] for r in group], cell_px=cell_px)
+    st.plotly_chart(fig, key=f"film-{info['dataset']}", config=PLOT_CONFIG)
+    for p in problems:
+        st.warning(p)
 
 
 # ---------------------------------------------------------------------------------------------- theory view
@@ -339,7 +384,8 @@ def theory_view(run_ids: list[str], infos: dict[str, dict[str, Any]]) -> None:
         st.markdown("**V(D, G) against −log 4 + 2·JSD(p_data ‖ p_g)**")
         v, v_star = cur["theory/v"], cur["theory/v_star"]
         if v is None and v_star is None:
-            st.info("No theory/v or theory/v_star logged yet (they come with each snapshot).")
+            st.info("No theory/v or theory/v_star logged: they need the data's exact density, which only the toy "
+                    "mixtures have (points runs log them with each snapshot).")
         else:
             fig = figures.value_function_figure(v.step if v is not None else [], v.mean if v is not None else [],
                                                 v_star.mean if v_star is not None else None,
@@ -367,14 +413,18 @@ def theory_view(run_ids: list[str], infos: dict[str, dict[str, Any]]) -> None:
             st.caption("At the equilibrium p_g = p_data both reach ½." if refs else
                        f"No ½ line for {info['loss']}: it is drawn only where D's sigmoid is a probability "
                        "(minimax, ns); the curves show D's mean outputs as logged.")
-    st.markdown("**Share of samples per mode over training**")
-    if not info["has_modes"]:
-        st.info(f"{info['dataset'] or 'This data set'} is continuous: it has no modes to count.")
-        return
     try:
         steps = data.snapshot_steps(run_id, live=info["active"])
     except data.StoreError as exc:
         st.error(str(exc))
+        return
+    SHARES[info["modality"]](run_id, info, steps)
+
+
+def points_mode_shares(run_id: str, info: dict[str, Any], steps: list[int]) -> None:
+    st.markdown("**Share of samples per mode over training**")
+    if not info["has_modes"]:
+        st.info(f"{info['dataset'] or 'This data set'} is continuous: it has no modes to count.")
         return
     read, shares = data.mode_shares(run_id, info["dataset"], steps)
     if not read:
@@ -386,6 +436,21 @@ def theory_view(run_ids: list[str], infos: dict[str, dict[str, Any]]) -> None:
                f"snapshot; uniform coverage is {1 / info['n_modes']:.1%} a mode. A dark row is a dropped mode.")
     if len(read) < len(steps):
         st.caption(f"{len(steps) - len(read)} snapshots left out (unreadable, or a diverged G's NaN samples).")
+
+
+def image_class_shares(run_id: str, info: dict[str, Any], steps: list[int]) -> None:
+    st.markdown("**Share of samples per class over training**")
+    image_panels.class_shares(run_id, info, steps)
+
+
+# Each modality's pieces of the page: what a run's panels need from its data set, their controls, one run at one
+# step, the filmstrip of a data set's runs, the share chart of the theory view.
+INFOS = {"points": points_info, "images": image_panels.info}
+OPTIONS = {"points": points_options, "images": image_panels.options}
+PANELS = {"points": draw_panels, "images": image_panels.draw}
+FILMSTRIPS = {"points": points_filmstrip,
+              "images": lambda group, infos, cols, opts: image_panels.filmstrip(group, infos, cols, opts["side"])}
+SHARES = {"points": points_mode_shares, "images": image_class_shares}
 
 
 # ------------------------------------------------------------------------------------------------- the page

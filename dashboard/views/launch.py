@@ -15,7 +15,9 @@ import streamlit as st
 
 from dashboard import data
 from engine.config import FIELDS, ConfigError, allowed, build_config, check_value, schema
+from engine.data import DATASETS
 from engine.launch import LaunchError, parse_sweep
+from engine.nets import arch_name
 from engine.presets import FIRST_SWEEP, PRESETS
 from engine.tracking import DEFAULT_EXPERIMENT
 
@@ -71,13 +73,31 @@ def _field_error(name: str, raw: Any) -> str | None:
     return None
 
 
+def _applies(spec: dict[str, Any], arch: str, modality: str) -> bool:
+    """Whether a field means something for the chosen data set's architecture and modality."""
+    return (not spec["archs"] or arch in spec["archs"]) and (not spec["modalities"] or modality in spec["modalities"])
+
+
+def _chosen_arch() -> tuple[str, str]:
+    """(architecture, modality) of the data set and arch the form holds now (the defaults before it is drawn)."""
+    dataset = st.session_state.get(K + "dataset", FIELDS["dataset"].default)
+    entry = DATASETS.get(dataset, DATASETS[FIELDS["dataset"].default])
+    return arch_name(st.session_state.get(K + "arch", FIELDS["arch"].default), entry.modality), entry.modality
+
+
 def _form() -> tuple[dict[str, Any], dict[str, Any]]:
     """Draw the fields by group, a tab each: GROUPS in their order, then any other group (a field added to the
-    config under a group of its own) in the order of its first field, so every field is on the form. Return
-    the raw values and an error slot per field."""
+    config under a group of its own) in the order of its first field, so every field is on the form. A field of
+    another architecture or modality than the chosen data set's (the MLP's widths for images, the plane's grid)
+    is not drawn and goes at its default, which is what the engine asks of it. Return the raw values and an
+    error slot per field."""
     values, slots = {}, {}
     by_group: dict[str, list[dict]] = {}
+    arch, modality = _chosen_arch()
     for spec in schema():
+        if not _applies(spec, arch, modality):
+            values[spec["name"]] = spec["default"]
+            continue
         by_group.setdefault(spec["group"], []).append(spec)
     order = [g for g in GROUPS if g in by_group] + [g for g in by_group if g not in GROUPS]
     tabs = st.tabs([g.capitalize() for g in order])

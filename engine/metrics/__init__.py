@@ -12,6 +12,8 @@ Conventions
   p_g is estimated). W1 is exact on 500-point subsamples (see `wasserstein1` for its sampling error).
 - Each registry row declares the possible values of its keys (`Metric.ranges`, read with `value_range`): modes in
   [0, K], HQ % in [0, 100], shares in [0, 1], distances >= 0, so that a chart's spread never leaves them.
+- Images (images.py) are scored on a trained classifier's outputs, not on raw samples: engine/evaluation/images.py
+  runs them; their keys' ranges (IMAGE_RANGES: IS in [1, K], classes in [0, K], ...) are read by value_range too.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 import numpy as np
 
 from engine.metrics.frechet import frechet_distance
+from engine.metrics.images import IMAGE_RANGES
 from engine.metrics.inputs import ArrayLike, as_points
 from engine.metrics.knn import (
     K_DC,
@@ -144,9 +147,9 @@ def value_range(key: str, mixture: Mixture | None = None) -> tuple[float, float]
     """(low, high) of the values the logged metric `key` can take, from its registry row: -inf / inf where it is
     unbounded, where no registered metric returns `key`, and where a bound depends on the data set and no mixture
     is given."""
-    for metric in METRICS.values():
-        if key in metric.ranges:
-            lo, hi = metric.ranges[key]
+    for ranges in [*(metric.ranges for metric in METRICS.values()), IMAGE_RANGES]:  # points' rows, then images'
+        if key in ranges:
+            lo, hi = ranges[key]
             break
     else:
         return -math.inf, math.inf
