@@ -135,7 +135,7 @@ def test_sweep_errors_speak_the_forms_words_under_their_own_box(launch_page, tmp
     page, uri = launch_page
     before = len(_runs(uri))
     _type(page, "Seeds per combination", "1")
-    cases = {"dataset=mnist": "More axes: dataset: 'mnist' is not allowed, use one of",
+    cases = {"dataset=cifar10": "More axes: dataset: 'cifar10' is not allowed, use one of",
              "lr_d=1e-4;lr_d=2e-4": "More axes: lr_d is given twice",
              "seed=0,0": "More axes: seed lists 0 twice",
              "loss=ns": "More axes: loss is already swept in Losses",
@@ -146,7 +146,7 @@ def test_sweep_errors_speak_the_forms_words_under_their_own_box(launch_page, tmp
         assert not any("--" in e for e in _errors(page)), _errors(page)  # no CLI flags in the browser
         assert _launch_button(page).is_disabled()
     # the data set error stays under More axes, not under the Data tab's dataset field (bug)
-    _type(page, "More axes", "dataset=mnist")
+    _type(page, "More axes", "dataset=cifar10")
     page.get_by_role("tab", name="Data").click()
     assert _error_under(page, "dataset") == ""
     page.screenshot(path=str(tmp_path / "launch-more-axes-error.png"), full_page=True)

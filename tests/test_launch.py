@@ -146,7 +146,7 @@ def test_contradictory_seeds_are_refused_naming_the_input(args, field, words):
     (["lr_d=1e-4", "lr_d=2e-4"], "--sweep: lr_d is given twice"),  # bug: silently kept the last one
     (["seed=0,0"], "--sweep: seed lists 0 twice"),  # bug: two identical runs
     (["lr_d=1e-4,0.0001"], "--sweep: lr_d lists 1e-4 and 0.0001, one value"),
-    (["dataset=mnist"], "--sweep: dataset: 'mnist' is not allowed"),
+    (["dataset=cifar10"], "--sweep: dataset: 'cifar10' is not allowed"),
     (["steps=-5"], "--sweep: steps: -5 is out of range"),
     (["preset=ns,nope"], "--sweep: preset 'nope' is unknown"),
     (["loss"], "--sweep: expected field=value"),
