@@ -167,15 +167,15 @@ def nearest_real(dataset: str, samples: np.ndarray) -> tuple[np.ndarray, np.ndar
     return _nearest_real_cached(dataset, np.ascontiguousarray(samples, dtype=np.float32))
 
 
-def _nearest_rows(train_scaled, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index and distance of the nearest training row to each row of flat, 4,096 training rows at a time."""
+def _nearest_rows(images, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index and distance of the nearest training image of `images` to each row of flat, 4,096 at a time."""
     import torch
 
     best_d = np.full(len(flat), np.inf)
     best_i = np.zeros(len(flat), dtype=np.int64)
     rows = np.arange(len(flat))
-    for start in range(0, len(train_scaled), 4096):  # 4,096 x N distances at a time: bounded for any data set
-        chunk = train_scaled(start, start + 4096).reshape(-1, flat.shape[1])
+    for start in range(0, len(images.train_x), 4096):  # 4,096 x N distances at a time: bounded for any data set
+        chunk = images.scale(images.train_x[start:start + 4096]).reshape(-1, flat.shape[1])
         d = torch.cdist(torch.from_numpy(flat), chunk).numpy()
         i = d.argmin(1)
         better = d[rows, i] < best_d
@@ -187,21 +187,12 @@ def _nearest_rows(train_scaled, flat: np.ndarray) -> tuple[np.ndarray, np.ndarra
 def _nearest_real_cached(dataset: str, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     images = mixture(dataset)
     train = images.train_x
-    per_channel = train.shape[1] != samples.shape[1]  # stacked-mnist: each channel is one training digit
-
-    class Pool:
-        def __len__(self):
-            return len(train)
-
-        def __call__(self, a, b):
-            return images.scale(train[a:b])
-
-    pool = Pool()
-    if not per_channel:
-        index, dist = _nearest_rows(pool, samples.reshape(len(samples), -1))
+    if train.shape[1] == samples.shape[1]:
+        index, dist = _nearest_rows(images, samples.reshape(len(samples), -1))
         return images.scale(train[index]).numpy(), dist
-    # channels are independent draws, so the nearest stacked image is the nearest digit in every channel
-    found = [_nearest_rows(pool, np.ascontiguousarray(samples[:, c].reshape(len(samples), -1)))
+    # stacked-mnist: each channel is an independent training digit, so the nearest stacked image is the nearest
+    # digit in every channel
+    found = [_nearest_rows(images, np.ascontiguousarray(samples[:, c].reshape(len(samples), -1)))
              for c in range(samples.shape[1])]
     nearest = np.concatenate([images.scale(train[i]).numpy() for i, _ in found], axis=1)
     return nearest, np.sqrt(sum(d**2 for _, d in found))

@@ -102,14 +102,20 @@ class StackedMnist(ImageSet):
         return (3, *self.train_x.shape[2:])
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Batch:
-        rows = torch.randint(len(self.train_x), (3, n), generator=generator)
-        x = torch.cat([self.train_x[r] for r in rows], dim=1)  # (n, 3, H, W): channel c is digit rows[c]
-        y = 100 * self.train_y[rows[0]] + 10 * self.train_y[rows[1]] + self.train_y[rows[2]]
+        x, y = stack_digits(self.train_x, self.train_y, n, generator)
         return Batch(self.scale(x), y)
 
     def class_shares(self) -> np.ndarray:
         digit = np.bincount(self.train_y.numpy(), minlength=10) / len(self.train_y)
         return np.einsum("i,j,k->ijk", digit, digit, digit).ravel()  # label 100 d0 + 10 d1 + d2
+
+
+def stack_digits(x: torch.Tensor, y: torch.Tensor, n: int, generator: torch.Generator | None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """n stacked images of three digits of (x, y) drawn independently, (n, 3, H, W) uint8 with channel c the c-th
+    draw, and their labels 100 d0 + 10 d1 + d2."""
+    rows = torch.randint(len(x), (3, n), generator=generator)
+    return torch.cat([x[r] for r in rows], dim=1), 100 * y[rows[0]] + 10 * y[rows[1]] + y[rows[2]]
 
 
 # ----------------------------------------------------------------------------------------------- decoding
@@ -210,10 +216,8 @@ def fashion_mnist() -> ImageSet:
 def stacked_mnist() -> StackedMnist:
     base = _tensors(_cached_arrays("mnist", _decode_mnist))
     sizes = EvalSizes(generated=26_000, features=5_000, kid_subset=1_000)  # 26,000 as VEEGAN and PacGAN count modes
-    gen = torch.Generator().manual_seed(HELDOUT_SEED)
-    rows = torch.randint(len(base["heldout_x"]), (3, sizes.features), generator=gen)
-    held_x = torch.cat([base["heldout_x"][r] for r in rows], dim=1)
-    held_y = 100 * base["heldout_y"][rows[0]] + 10 * base["heldout_y"][rows[1]] + base["heldout_y"][rows[2]]
+    held_x, held_y = stack_digits(base["heldout_x"], base["heldout_y"], sizes.features,
+                                  torch.Generator().manual_seed(HELDOUT_SEED))
     return StackedMnist("stacked-mnist", "stacked-mnist: three MNIST digits as the channels of one image "
                         "(1,000 modes, VEEGAN / PacGAN)", base["train_x"], base["train_y"], held_x, held_y,
                         max_value=255.0, n_classes=1000, sizes=sizes, classifier_data="mnist")
