@@ -25,7 +25,7 @@ TARGET_PX = {1: 420, 2: 360, 3: 300}  # a grid's width by panels a row
 def info(dataset: str) -> dict[str, Any]:
     """What every image panel of a run needs from its data set."""
     images = data.mixture(dataset)
-    return {"shape": images.shape, "n_classes": images.n_classes}
+    return {"shape": images.shape, "n_classes": images.n_classes, "has_field": False}  # no plane to grid D on
 
 
 def options(columns) -> dict[str, Any]:

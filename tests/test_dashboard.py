@@ -468,6 +468,23 @@ def test_launch_form_presets_validation_and_sweep_count(env):
     assert any(e.value.startswith("label_smoothing:") for e in at.error)
 
 
+def test_picking_a_preset_drops_the_untouched_first_sweep_and_keeps_a_sweep_the_user_built(env):
+    from engine.presets import FIRST_SWEEP
+
+    at = app("views/launch.py")
+    assert at.multiselect(key="keep.launch.sweep.losses").value == list(FIRST_SWEEP["sweep"]["loss"])
+    # the first sweep's losses belong to its ring preset: a DCGAN picked next is launched alone (x its seeds)
+    at.selectbox(key="keep.launch.preset").set_value("dcgan").run()
+    no_exception(at)
+    assert at.multiselect(key="keep.launch.sweep.losses").value == []
+    assert at.metric[0].value == str(FIRST_SWEEP["seeds"])
+    # a sweep the user built stays when the preset changes afterwards: 2 losses x 2 seeds
+    at.multiselect(key="keep.launch.sweep.losses").set_value(["ns", "hinge"]).run()
+    at.selectbox(key="keep.launch.preset").set_value("dcgan-sngan").run()
+    assert at.multiselect(key="keep.launch.sweep.losses").value == ["ns", "hinge"]
+    assert at.metric[0].value == str(2 * FIRST_SWEEP["seeds"])
+
+
 def test_launch_form_shows_a_field_whose_group_it_does_not_know(env, monkeypatch):
     """A config field under a new group gets a tab of its own after the known ones (bug: `_form` dropped it)."""
     from engine import config

@@ -96,11 +96,9 @@ def npz_preview(arrays: dict[str, np.ndarray], path: str, dataset: str) -> None:
                           "pixels [-1, 1] as black to white")
         return
     try:
-        m = data.mixture(dataset) if data.modality(dataset) == "points" else None
-    except ValueError:
-        m = None
-    view = dict(means=m.means if m is not None and m.has_modes else None,
-                sigma=m.sigma if m is not None and m.has_modes else None, bounds=m.bounds() if m is not None else None)
+        view = PLANE_VIEWS[data.modality(dataset) or "points"](dataset)
+    except ValueError:  # a data set this engine lacks: the points on their own extent
+        view = NO_PLANE
     if x is not None and x.ndim == 2 and x.shape[1] == 2 and x.dtype.kind == "f":
         step = f" at step {int(arrays['step'])}" if "step" in arrays and arrays["step"].shape == () else ""
         if view["bounds"] is not None:  # widened to the samples (up to a cap), so that none is silently cut off
@@ -134,11 +132,11 @@ def checkpoint_preview(run_id: str, path: str, summary: dict[str, Any]) -> None:
         st.markdown("**Sample this checkpoint**")
         c = st.columns(4)
         # No min/max: the browser would keep an out-of-range number in the box and sample the last accepted one.
-        images = data.modality(cfg.get("dataset", "")) == "images"
+        form = SAMPLE_FORMS[data.modality(cfg.get("dataset", "")) or "points"]
         seed = c[0].number_input("Seed", value=0, step=1)
-        count = c[1].number_input("Count", value=64 if images else 2500, step=16 if images else 500)
+        count = c[1].number_input("Count", value=form["count"], step=form["count_step"])
         ema = c[2].toggle("EMA generator", value=summary["has_G_ema"], disabled=not summary["has_G_ema"])
-        grads = c[3].toggle("∇D arrows (autograd)", value=not images, disabled=images,
+        grads = c[3].toggle("∇D arrows (autograd)", value=form["gradients"], disabled=not form["gradients"],
                             help="Points only: images have no plane to draw D's gradient on.")
         if st.form_submit_button("Sample"):
             st.session_state[SAMPLE_KEY] = (run_id, path, int(seed), int(count), bool(ema), bool(grads))
@@ -194,7 +192,20 @@ def points_checkpoint_samples(out: dict[str, Any], seed: int) -> None:
                   if arrows else "") + (f"; {outside}" if outside else "") + ".")
 
 
-CHECKPOINT_SAMPLES = {"points": points_checkpoint_samples, "images": image_checkpoint_samples}  # by modality
+def points_plane(dataset: str) -> dict[str, Any]:
+    m = data.mixture(dataset)
+    return dict(means=m.means if m.has_modes else None, sigma=m.sigma if m.has_modes else None, bounds=m.bounds())
+
+
+NO_PLANE = dict(means=None, sigma=None, bounds=None)
+
+# Each modality's pieces of the page, by the run's data set: the plane a 2-D samples array is drawn on, the
+# checkpoint form's defaults (how many to draw, and whether D's gradient has a plane to be drawn on), and how a
+# checkpoint's samples are shown.
+PLANE_VIEWS = {"points": points_plane, "images": lambda dataset: NO_PLANE}
+SAMPLE_FORMS = {"points": {"count": 2500, "count_step": 500, "gradients": True},
+                "images": {"count": 64, "count_step": 16, "gradients": False}}
+CHECKPOINT_SAMPLES = {"points": points_checkpoint_samples, "images": image_checkpoint_samples}
 
 
 def preview(run_id: str, entry: dict[str, Any], dataset: str) -> None:

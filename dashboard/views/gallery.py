@@ -60,13 +60,13 @@ def points_info(dataset: str) -> dict[str, Any]:
     cell = float(contours["xs"][1] - contours["xs"][0])
     x0, x1, _, _ = m.bounds()
     return dict(means=m.means if m.has_modes else None, sigma=m.sigma if m.has_modes else None, bounds=m.bounds(),
-                has_modes=m.has_modes, n_modes=m.n_modes, cell=cell, width=x1 - x0,
+                has_modes=m.has_modes, n_modes=m.n_modes, cell=cell, width=x1 - x0, has_field=True,
                 # the grid cannot draw modes narrower than its cells: no contours rather than specks
                 contours=contours if figures.contours_resolve(cell, m.sigma, m.has_modes) else None)
 
 
 UNKNOWN_DATA = dict(means=None, sigma=None, bounds=None, has_modes=False, n_modes=0, contours=None, cell=None,
-                    width=None)
+                    width=None, has_field=True)
 
 
 def run_infos(df: pd.DataFrame) -> dict[str, dict[str, Any]]:
@@ -243,7 +243,7 @@ def scrubber(run_ids: list[str], steps: list[int], infos: dict[str, dict[str, An
         for col, run_id in zip(cols, run_ids[start:start + per_row]):
             with col:
                 info = infos[run_id]
-                frame = data.gallery_frame(run_id, step, with_field=opts["needs_field"] and info["modality"] == "points",
+                frame = data.gallery_frame(run_id, step, with_field=opts["needs_field"] and info["has_field"],
                                            live=info["active"])
                 PANELS[info["modality"]](frame, info, opts)
 
@@ -316,18 +316,15 @@ def spread(steps: list[int], k: int) -> list[int]:
 
 
 def filmstrip_view(run_ids: list[str], infos: dict[str, dict[str, Any]], steps: list[int]) -> None:
-    present = {infos[r]["modality"] for r in run_ids}
-    c = st.columns([4, 1, 1, 1])
+    present = list(dict.fromkeys(infos[r]["modality"] for r in run_ids))
+    c = st.columns([4, *[1] * sum(FILM_OPTION_COLUMNS[m] for m in present)])
     keep_valid(KEEP + "film_steps", steps, multi=True)
     cols = c[0].multiselect("Steps (columns)", steps, key=widgets.initial(KEEP + "film_steps", spread(steps, 6)))
-    opts = {"points": 500, "cell_px": 140, "side": 4}
-    if "points" in present:
-        opts["points"] = c[1].selectbox("Points a cell", (250, 500, 1000, 2500),
-                                        key=widgets.initial(KEEP + "film_points", 500))
-        opts["cell_px"] = c[2].selectbox("Cell size (px)", (100, 140, 200, 260),
-                                         key=widgets.initial(KEEP + "film_px", 140))
-    if "images" in present:
-        opts["side"] = c[3].selectbox("Images a side", (2, 3, 4, 6, 8), key=widgets.initial(KEEP + "film_side", 4))
+    opts: dict[str, Any] = {}
+    at = 1
+    for m in present:  # each modality's controls, only where a run of it is shown
+        opts.update(FILM_OPTIONS[m](c[at:at + FILM_OPTION_COLUMNS[m]]))
+        at += FILM_OPTION_COLUMNS[m]
     cols = sorted(cols)
     if not cols:
         st.info("Pick the steps to show as columns.")
@@ -438,6 +435,17 @@ def points_mode_shares(run_id: str, info: dict[str, Any], steps: list[int]) -> N
         st.caption(f"{len(steps) - len(read)} snapshots left out (unreadable, or a diverged G's NaN samples).")
 
 
+def points_film_options(columns) -> dict[str, Any]:
+    return {"points": columns[0].selectbox("Points a cell", (250, 500, 1000, 2500),
+                                           key=widgets.initial(KEEP + "film_points", 500)),
+            "cell_px": columns[1].selectbox("Cell size (px)", (100, 140, 200, 260),
+                                            key=widgets.initial(KEEP + "film_px", 140))}
+
+
+def image_film_options(columns) -> dict[str, Any]:
+    return {"side": columns[0].selectbox("Images a side", (2, 3, 4, 6, 8), key=widgets.initial(KEEP + "film_side", 4))}
+
+
 def image_class_shares(run_id: str, info: dict[str, Any], steps: list[int]) -> None:
     st.markdown("**Share of samples per class over training**")
     image_panels.class_shares(run_id, info, steps)
@@ -451,6 +459,8 @@ PANELS = {"points": draw_panels, "images": image_panels.draw}
 FILMSTRIPS = {"points": points_filmstrip,
               "images": lambda group, infos, cols, opts: image_panels.filmstrip(group, infos, cols, opts["side"])}
 SHARES = {"points": points_mode_shares, "images": image_class_shares}
+FILM_OPTIONS = {"points": points_film_options, "images": image_film_options}  # the filmstrip's controls
+FILM_OPTION_COLUMNS = {"points": 2, "images": 1}
 
 
 # ------------------------------------------------------------------------------------------------- the page

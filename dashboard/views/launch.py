@@ -22,6 +22,7 @@ from engine.presets import FIRST_SWEEP, PRESETS
 from engine.tracking import DEFAULT_EXPERIMENT
 
 K = "keep.launch."  # widget keys: app.py keeps "keep." widgets alive across page visits
+STARTER_KEY = "launch.first_sweep_axes"  # the first sweep's boxes as it filled them, until a preset is picked
 NO_PRESET = "(defaults)"
 GROUPS = ("data", "generator", "discriminator", "objective", "optimisation", "tricks", "logging")
 # The value a trick takes when a sweep turns it on (its sources' settings), when the form has it off.
@@ -46,6 +47,12 @@ def _fill(preset: str) -> None:
 
 def _on_preset() -> None:
     _fill(st.session_state[K + "preset"])
+    # The first sweep's axes belong to its preset: a user who picks another preset before touching them means
+    # that preset alone (a sweep of the ring's losses would otherwise ride along onto, say, a DCGAN on mnist).
+    starter = st.session_state.pop(STARTER_KEY, None)
+    if starter and all(st.session_state.get(K + box) == value for box, value in starter.items()):
+        for box, value in starter.items():  # emptied, not deleted: a deleted key leaves the browser's box as it was
+            st.session_state[K + box] = type(value)()
 
 
 def _widget(spec: dict[str, Any]) -> Any:
@@ -209,6 +216,9 @@ def _start_from(first: dict[str, Any]) -> None:
         else:
             extra.append(f"{key}={','.join(_fmt(v) for v in values)}")
     st.session_state[K + "sweep.extra"] = "; ".join(extra)
+    st.session_state[STARTER_KEY] = {box: st.session_state[K + box] for box in
+                                     ("sweep.presets", "sweep.losses", "sweep.penalties", "sweep.extra")
+                                     if K + box in st.session_state}
 
 
 def render() -> None:
