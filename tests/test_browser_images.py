@@ -14,20 +14,8 @@ import os
 import re
 
 import pytest
-from support import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    REPO,
-    idle,
-    kill_groups,
-    needs_chromium,
-    no_traceback,
-    processes_using,
-    server_log_problems,
-    streamlit_server,
-    train_tracked,
-    wait_for,
-)
+from support import (CHROMIUM, CHROMIUM_ARGS, REPO, idle, kill_groups, needs_chromium, no_traceback,
+                     processes_using, server_log_problems, streamlit_server, train_tracked, wait_for)
 
 pytest.importorskip("playwright.sync_api")
 pytestmark = needs_chromium
