@@ -18,6 +18,7 @@ from engine import data as data_table
 from engine import losses as loss_table
 from engine import nets as net_table
 from engine import penalties as penalty_table
+from engine import variants as variant_table
 from engine.presets import PRESETS
 
 
@@ -27,11 +28,12 @@ class ConfigError(ValueError):
 
 def _f(default: Any, doc: str, *, choices: tuple | None = None, lo: float | None = None,
        hi: float | None = None, group: str = "training", archs: tuple[str, ...] | None = None,
-       modalities: tuple[str, ...] | None = None) -> Any:
-    """A config field: its doc, allowed values and form group; `archs` / `modalities` where it means something only
-    for those architectures or data (validate refuses it set elsewhere, forms show it only there)."""
+       modalities: tuple[str, ...] | None = None, variants: tuple[str, ...] | None = None) -> Any:
+    """A config field: its doc, allowed values and form group; `archs` / `modalities` / `variants` where it means
+    something only for those architectures, data or GAN variants (validate refuses it set elsewhere, forms show it
+    only there)."""
     return field(default=default, metadata={"doc": doc, "choices": choices, "lo": lo, "hi": hi, "group": group,
-                                            "archs": archs, "modalities": modalities})
+                                            "archs": archs, "modalities": modalities, "variants": variants})
 
 
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "elu")
@@ -42,6 +44,7 @@ PENALTIES = tuple(penalty_table.PENALTIES)
 DATASET_NAMES = tuple(data_table.DATASETS)
 ARCH_NAMES = ("auto", *net_table.ARCHS)
 MLP, DCGAN, POINTS = ("mlp",), ("dcgan",), ("points",)
+VARIANT_NAMES = tuple(variant_table.VARIANTS)
 
 
 @dataclass
@@ -97,11 +100,30 @@ class TrainConfig:
     loss: str = _f("ns", "Adversarial loss: minimax (saturating G), ns (non-saturating), hinge, wgan, lsgan.",
                    choices=LOSSES, group="objective")
     penalty: str = _f("none", "Gradient penalty on D: wgan_gp (one-centred on interpolates), r1 (zero-centred on "
-                              "real data), dragan (one-centred near real data).", choices=PENALTIES, group="objective")
+                              "real data), dragan (one-centred near real data), lp (one-sided on interpolates).",
+                   choices=PENALTIES, group="objective")
     penalty_weight: float = _f(10.0, "Weight of the gradient penalty (R1: this is gamma/2).", lo=0.0, hi=1e6,
                                group="objective")
     clip: float = _f(0.0, "Clip every D weight to [-clip, clip] after each D step (WGAN); 0 turns it off.",
                      lo=0.0, hi=1e3, group="objective")
+    # variant
+    variant: str = _f("gan", "What G and D take: gan (G(z), D(x)), cgan (both conditioned on the label), acgan (D "
+                             "classifies too), infogan (codes Q recovers), bigan (an encoder; D judges (x, z) pairs).",
+                      choices=VARIANT_NAMES, group="variant")
+    projection: bool = _f(False, "cGAN's D projects the label onto its features (Miyato & Koyama 2018) instead of "
+                                 "taking it concatenated to the sample.", group="variant", variants=("cgan",))
+    ac_source_weight: float = _f(1.0, "AC-GAN: weight w_S of the source (adversarial) loss in both nets' "
+                                      "objectives.", lo=0.0, hi=1e3, group="variant", variants=("acgan",))
+    ac_class_weight: float = _f(1.0, "AC-GAN: weight w_C of the class head's cross-entropy (real and fake for D, "
+                                     "fake for G).", lo=0.0, hi=1e3, group="variant", variants=("acgan",))
+    info_cat: int = _f(0, "InfoGAN: values of the categorical code; 0 takes as many as the data's classes.", lo=0,
+                       hi=1000, group="variant", variants=("infogan",))
+    info_cont: int = _f(2, "InfoGAN: continuous codes, uniform on [-1, 1].", lo=0, hi=64, group="variant",
+                        variants=("infogan",))
+    info_cat_weight: float = _f(1.0, "InfoGAN: lambda of the categorical code's term of the bound.", lo=0.0, hi=1e3,
+                                group="variant", variants=("infogan",))
+    info_cont_weight: float = _f(0.1, "InfoGAN: lambda of the continuous codes' term (Gaussian, unit variance).",
+                                 lo=0.0, hi=1e3, group="variant", variants=("infogan",))
     # optimisation
     steps: int = _f(10_000, "Training iterations (G updates).", lo=1, hi=100_000_000, group="optimisation")
     batch_size: int = _f(512, "Minibatch size of real and of fake samples.", lo=1, hi=1_000_000,
@@ -257,6 +279,9 @@ def _check_data_and_arch(cfg: TrainConfig) -> None:
         if meta["modalities"] and entry.modality not in meta["modalities"]:
             raise ConfigError(f"{name}: only for {', '.join(meta['modalities'])} data; {cfg.dataset} is "
                               f"{entry.modality}, leave it at {spec.default!r}")
+        if meta["variants"] and cfg.variant not in meta["variants"]:
+            raise ConfigError(f"{name}: only for the {', '.join(meta['variants'])} variant; this run is "
+                              f"{cfg.variant}, leave it at {spec.default!r}")
     if arch == "dcgan":
         side = min(entry.shape[1:])
         if any(s % 2**cfg.conv_stages for s in entry.shape[1:]) or side // 2**cfg.conv_stages < 1:
@@ -265,11 +290,43 @@ def _check_data_and_arch(cfg: TrainConfig) -> None:
                               f"times, allowed {fits[0]} to {fits[-1]}")
 
 
+# What the plain GAN's tricks assume and the variants break: (field, is it on, why not with a variant)
+PLAIN_GAN_ONLY = (
+    ("pack", lambda c: c.pack > 1, "a pack mixes samples of different labels, codes or latents"),
+    ("feature_matching", lambda c: c.feature_matching, "G would ignore the label, codes or pairs D judges"),
+    ("unrolled_steps", lambda c: c.unrolled_steps > 0, "the unrolled D judges samples alone"),
+    ("replay", lambda c: c.replay > 0, "a replayed fake has lost its label, codes or latent"),
+)
+
+
+def _check_variant(cfg: TrainConfig) -> None:
+    """The variant's needs: classes to condition on or to size the code, and the tricks that still mean something."""
+    if cfg.variant == "gan":
+        return
+    entry, classes = variant_table.VARIANTS[cfg.variant], data_table.DATASETS[cfg.dataset].n_classes
+    if entry.needs_classes and not classes:
+        with_classes = [n for n, d in data_table.DATASETS.items() if d.n_classes]
+        raise ConfigError(f"variant: {cfg.variant} trains on the data's labels and {cfg.dataset} has none, use a "
+                          f"data set with classes ({', '.join(with_classes)})")
+    if cfg.variant == "infogan" and (cfg.info_cat == 1 or not (cfg.info_cat or classes)):
+        raise ConfigError(f"info_cat: {cfg.info_cat} values, {cfg.dataset} has {classes} classes to size the code; "
+                          "set 2 or more")
+    for name, on, why in PLAIN_GAN_ONLY:
+        if on(cfg):
+            raise ConfigError(f"{name}: not with the {cfg.variant} variant ({why}), leave it at "
+                              f"{FIELDS[name].default!r}")
+    if cfg.variant == "bigan" and (cfg.penalty != "none" or cfg.mbd_kernels):
+        name = "penalty" if cfg.penalty != "none" else "mbd_kernels"
+        raise ConfigError(f"{name}: not with bigan, whose D judges (x, z) pairs: a penalty or minibatch statistics "
+                          "of x alone would not see z; leave it off")
+
+
 def validate(cfg: TrainConfig) -> TrainConfig:
     """Check every field's range and the combinations that cannot work together; return cfg."""
     for name in FIELDS:
         _check_allowed(name, getattr(cfg, name))
     _check_data_and_arch(cfg)
+    _check_variant(cfg)
     if cfg.batch_size % cfg.pack:
         raise ConfigError(f"batch_size: {cfg.batch_size} must be a multiple of pack ({cfg.pack})")
     if cfg.n_data and cfg.n_data < cfg.batch_size:
@@ -342,13 +399,13 @@ def load_json(path: str) -> dict[str, Any]:
 
 
 def schema() -> list[dict[str, Any]]:
-    """One dict per field (name, type, default, doc, choices, lo, hi, group, archs, modalities) for forms and
-    --help."""
+    """One dict per field (name, type, default, doc, choices, lo, hi, group, archs, modalities, variants) for forms
+    and --help."""
     out = []
     for name, spec in FIELDS.items():
         meta = spec.metadata
         type_name = spec.type if isinstance(spec.type, str) else spec.type.__name__
         out.append({"name": name, "type": type_name, "default": spec.default, "doc": meta["doc"],
                     "choices": meta["choices"], "lo": meta["lo"], "hi": meta["hi"], "group": meta["group"],
-                    "archs": meta["archs"], "modalities": meta["modalities"]})
+                    "archs": meta["archs"], "modalities": meta["modalities"], "variants": meta["variants"]})
     return out

@@ -101,6 +101,30 @@ PRESETS: dict[str, dict[str, Any]] = {
     "pacdcgan2": {"doc": "PacDCGAN on stacked-mnist: the DCGAN whose D judges packs of 2 images as 2 x 3 channels.",
                   "source": "Lin et al. 2018, sec. 5 (stacked MNIST)",
                   "set": {**DCGAN, "dataset": "stacked-mnist", "pack": 2, "eval_every": 2_500}},
+    # The conditional and inference GANs on the toy mixtures, on protocol B's networks (toy-protocol.md), where every
+    # mode is a class whose truth is known; and on mnist with the DCGAN nets.
+    "cgan": {"doc": "Conditional GAN on grid-25: G(z, y) and D(x, y) with the one-hot label concatenated to both.",
+             "source": "Mirza & Osindero 2014", "set": {**PROTOCOL_B, "dataset": "grid", "variant": "cgan"}},
+    "cgan-projection": {"doc": "cGAN on grid-25 whose D projects the label onto its features, hinge loss and spectral "
+                               "norm.", "source": "Miyato & Koyama 2018",
+                        "set": {**PROTOCOL_B, "dataset": "grid", "variant": "cgan", "projection": True,
+                                "loss": "hinge", "spectral_norm": True}},
+    "acgan": {"doc": "AC-GAN on grid-25: G(z, y), D(x) with a class head; L_D = L_S + L_C, L_G = L_C - L_S.",
+              "source": "Odena et al. 2017", "set": {**PROTOCOL_B, "dataset": "grid", "variant": "acgan"}},
+    "infogan": {"doc": "InfoGAN on grid-25: a 25-valued code and 2 continuous ones that Q recovers from D's body.",
+                "source": "Chen et al. 2016", "set": {**PROTOCOL_B, "dataset": "grid", "variant": "infogan"}},
+    "ali": {"doc": "ALI / BiGAN on the ring: an encoder E and a D judging (x, E(x)) against (G(z), z), protocol B's "
+                   "nets.", "source": "Dumoulin et al. 2017; Donahue et al. 2017",
+            "set": {**PROTOCOL_B, "variant": "bigan"}},
+    "wgan-lp": {"doc": "Wasserstein critic with the one-sided Lipschitz penalty (10) on interpolates, 5 critic steps.",
+                "source": "Petzka et al. 2018", "set": {"loss": "wgan", "penalty": "lp", "penalty_weight": 10.0,
+                                                        "n_critic": 5, "beta1_g": 0.5, "beta2_g": 0.9,
+                                                        "beta1_d": 0.5, "beta2_d": 0.9}},
+    "acgan-mnist": {"doc": "AC-GAN with the DCGAN nets on mnist: G(z, y), D's class head on its last convolution.",
+                    "source": "Odena et al. 2017", "set": {**DCGAN, "variant": "acgan"}},
+    "infogan-mnist": {"doc": "InfoGAN with the DCGAN nets on mnist: a 10-valued code and 2 continuous codes.",
+                      "source": "Chen et al. 2016, sec. 7.1 (one categorical code of 10, two continuous)",
+                      "set": {**DCGAN, "variant": "infogan", "info_cat": 10, "info_cont": 2}},
 }
 
 

@@ -24,14 +24,14 @@ from torch import Tensor
 
 from engine import losses as losses_lib
 from engine import penalties as penalties_lib
-from engine import tracking, tricks
+from engine import tracking, tricks, variants
 from engine.config import ConfigError, TrainConfig, build_config, load_json, parse_assignment
-from engine.data import get_dataset
+from engine.data import Batch, get_dataset
 from engine.data.stream import DataStream
 from engine.evaluation import Evaluated, evaluation_for
 from engine.health import classify
 from engine.losses.functions import LossTerms
-from engine.nets import build_nets, pack, sample_latent
+from engine.nets import pack
 from engine.penalties.functions import clip_weights
 
 
@@ -97,7 +97,8 @@ class Trainer:
         self.dataset = get_dataset(cfg.dataset)
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self.data = DataStream(self.dataset, cfg.batch_size, cfg.n_data, self.gen)
-        G, D = build_nets(cfg, self.dataset)
+        self.variant = variants.build(cfg, self.dataset)
+        G, D = self.variant.nets()
         self.G, self.D = G.to(device), D.to(device)
         self.g_params, self.d_params = list(self.G.parameters()), list(self.D.parameters())
         self.opt_g = make_optimizer(cfg.optimizer_g, self.g_params, cfg.lr_g, cfg.beta1_g, cfg.beta2_g)
@@ -119,32 +120,39 @@ class Trainer:
         return pack(x, self.cfg.pack)
 
     def d_loss(self, d: Callable[[Tensor], Tensor], real_in: Tensor, fake_in: Tensor) -> Tensor:
-        """D's loss with its penalty, for any callable d (D itself, or D unrolled)."""
+        """D's loss with its penalty, for any callable d (D itself, or D unrolled: the plain GAN only)."""
         loss = self.loss_fn(d(real_in), d(fake_in), self.real_target).d
         if self.cfg.penalty != "none":
             loss = loss + self.cfg.penalty_weight * self.penalty_fn(d, real_in, fake_in, self.gen)
         return loss
 
-    def d_objective(self, real: Tensor, fake: Tensor) -> tuple[Tensor, LossTerms]:
-        real_in, fake_in = self.d_input(real), self.d_input(fake)
-        real_out, fake_out = self.D(real_in), self.D(fake_in)
+    def d_objective(self, real: Batch, fake: Tensor, latent: variants.base.Latent) -> tuple[Tensor, LossTerms]:
+        """D's loss on a real batch and G's batch made from `latent`: the adversarial loss on the variant's
+        judgements (weighted by its source weight), the variant's own terms, the penalty, historical averaging."""
+        real_in, fake_in = self.d_input(real.x), self.d_input(fake)
+        real_j = self.variant.judge_real(self.D, self.G, real_in, real)
+        fake_j = self.variant.judge_fake(self.D, fake_in, latent)
+        real_out, fake_out = real_j.score, fake_j.score
         if self.cfg.label_flip:
             real_out, fake_out = tricks.flip_labels(real_out, fake_out, self.cfg.label_flip, self.gen)
         terms = self.loss_fn(real_out, fake_out, self.real_target)
-        total = terms.d
+        total = self.variant.source_weight * terms.d + self.variant.d_extra(real_j, fake_j, real, latent)
         if self.cfg.penalty != "none":
-            total = total + self.cfg.penalty_weight * self.penalty_fn(self.D, real_in, fake_in, self.gen)
+            critic = self.variant.critic(self.D, real)
+            total = total + self.cfg.penalty_weight * self.penalty_fn(critic, real_in, fake_in, self.gen)
         if self.hist is not None:
             total = total + self.hist.penalty(self.d_params, self.hist.d_means)
         return total, terms
 
-    def g_objective(self, real: Tensor, fake: Tensor, d: Callable[[Tensor], Tensor]) -> Tensor:
+    def g_objective(self, real: Batch, fake: Tensor, latent: variants.base.Latent,
+                    d: Callable[[Tensor], Tensor]) -> Tensor:
         fake_in = self.d_input(fake)
         if self.cfg.feature_matching:
-            total = tricks.feature_matching(self.D, self.d_input(real), fake_in)
+            total = tricks.feature_matching(self.D, self.d_input(real.x), fake_in)
         else:
-            fake_out = d(fake_in)
-            total = self.loss_fn(fake_out.detach(), fake_out, self.real_target).g
+            fake_j = self.variant.judge_fake(d, fake_in, latent)
+            total = self.variant.source_weight * self.loss_fn(fake_j.score.detach(), fake_j.score, self.real_target).g
+            total = total + self.variant.g_extra(fake_j, latent, self.D, self.G, self.d_input(real.x), real)
         if self.hist is not None:
             total = total + self.hist.penalty(self.g_params, self.hist.g_means)
         return total
@@ -161,41 +169,48 @@ class Trainer:
         self.step += 1
         return terms
 
-    def d_step(self) -> tuple[LossTerms, Tensor]:
+    def real_batch(self) -> Batch:
+        batch = self.data.next()
+        return Batch(batch.x.to(self.device), None if batch.y is None else batch.y.to(self.device))
+
+    def d_step(self) -> tuple[LossTerms, Batch]:
         """One D update on a fresh real batch and a detached fake batch; returns the terms and the real batch."""
         cfg = self.cfg
-        real = self.data.next().x.to(self.device)
+        real = self.real_batch()
+        latent = self.variant.latent(cfg.batch_size, self.gen, self.device)
         with torch.no_grad():
-            fake = self.G(sample_latent(cfg.batch_size, cfg, self.gen, self.device))
-        if cfg.replay:
+            fake = self.G(latent.g_in)
+        if cfg.replay:  # the plain GAN only: a replayed fake has no latent of this batch
             fake = self.replay.mix(fake, self.gen)
-        d_total, terms = self.d_objective(real, fake)
+        d_total, terms = self.d_objective(real, fake, latent)
         _set_grads(self.d_params, torch.autograd.grad(d_total, self.d_params))
         self.opt_d.step()
         if cfg.clip:
             clip_weights(self.D, cfg.clip)
         return terms, real
 
-    def g_step(self, real: Tensor) -> Tensor:
+    def g_step(self, real: Batch) -> Tensor:
         """One G update against the current D (or D unrolled k steps on this real batch); returns G's loss."""
         cfg = self.cfg
-        fake = self.G(sample_latent(cfg.batch_size, cfg, self.gen, self.device))
+        latent = self.variant.latent(cfg.batch_size, self.gen, self.device)
+        fake = self.G(latent.g_in)
         d = self.D
         if cfg.unrolled_steps:
-            real_in, fake_in = self.d_input(real), self.d_input(fake)
+            real_in, fake_in = self.d_input(real.x), self.d_input(fake)
             d = tricks.unrolled_d(self.D, self.opt_d, cfg.unrolled_steps, lambda d_k: self.d_loss(d_k, real_in, fake_in),
                                   cfg.lr_d, (cfg.beta1_d, cfg.beta2_d), sgd=cfg.optimizer_d == "sgd")
-        g_total = self.g_objective(real, fake, d)
+        g_total = self.g_objective(real, fake, latent, d)
         _set_grads(self.g_params, torch.autograd.grad(g_total, self.g_params))
         self.opt_g.step()
         return g_total.detach()
 
     def simultaneous_step(self) -> LossTerms:
         """G and D gradients taken at the same parameters, then both applied (PacGAN's code)."""
-        real = self.data.next().x.to(self.device)
-        fake = self.G(sample_latent(self.cfg.batch_size, self.cfg, self.gen, self.device))
-        d_total, terms = self.d_objective(real, fake)
-        g_total = self.g_objective(real, fake, self.D)
+        real = self.real_batch()
+        latent = self.variant.latent(self.cfg.batch_size, self.gen, self.device)
+        fake = self.G(latent.g_in)
+        d_total, terms = self.d_objective(real, fake, latent)
+        g_total = self.g_objective(real, fake, latent, self.D)
         d_grads = torch.autograd.grad(d_total, self.d_params, retain_graph=True)
         g_grads = torch.autograd.grad(g_total, self.g_params)
         _set_grads(self.d_params, d_grads)
@@ -225,7 +240,7 @@ class Trainer:
 
     def evaluate(self) -> Evaluated:
         """Metrics of the fixed evaluation latents and the snapshot by artifact folder (engine.evaluation)."""
-        return self.evaluation.run(self.D, self.sample)
+        return self.evaluation.run(self.D, self.sample, self.ema.model if self.ema is not None else self.G)
 
     # ----- checkpoints -----
     def state_dict(self) -> dict[str, Any]:

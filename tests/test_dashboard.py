@@ -432,13 +432,19 @@ def test_launch_form_presets_validation_and_sweep_count(env):
         return w is not None
 
     hidden = {spec["name"] for spec in schema() if not drawn(spec)}
-    assert hidden == {"g_channels", "d_channels", "conv_stages"}
+    variant_only = {spec["name"]: spec["variants"] for spec in schema() if spec["variants"]}
+    assert hidden == {"g_channels", "d_channels", "conv_stages", *variant_only}  # the plain GAN: no variant's fields
+    at.selectbox(key="keep.launch.variant").set_value("infogan").run()
+    hidden = {spec["name"] for spec in schema() if not drawn(spec)}
+    assert hidden == {"g_channels", "d_channels", "conv_stages"} | {n for n, v in variant_only.items()
+                                                                     if "infogan" not in v}
+    at.selectbox(key="keep.launch.variant").set_value("gan").run()
     assert "Latent dimension of G" in at.number_input(key="keep.launch.z_dim").help
     # an image data set trains dcgan: its fields appear, the MLP's and the plane's go
     at.selectbox(key="keep.launch.dataset").set_value("digits").run()
     hidden = {spec["name"] for spec in schema() if not drawn(spec)}
     assert hidden == {"g_width", "g_depth", "g_act", "g_bn", "g_bias", "d_width", "d_depth", "d_act", "d_maxout",
-                      "eval_samples", "grid_size"}
+                      "eval_samples", "grid_size", *variant_only}
     no_exception(at)
     at.selectbox(key="keep.launch.dataset").set_value("ring").run()
     # the preset fills the form
@@ -494,11 +500,11 @@ def test_launch_form_shows_a_field_whose_group_it_does_not_know(env, monkeypatch
                                                    for s in real()])
     at = app("views/launch.py")
     no_exception(at)
-    known = ["Data", "Generator", "Discriminator", "Objective", "Optimisation", "Tricks", "Logging"]
+    known = ["Data", "Generator", "Discriminator", "Objective", "Variant", "Optimisation", "Tricks", "Logging"]
     assert [t.label for t in at.tabs] == [*known, "Averaging"]
     ema = at.tabs[-1].text_input(key="keep.launch.ema")
     assert "Allowed:" in ema.help and [w.key for w in at.tabs[-1].text_input] == ["keep.launch.ema"]
-    assert "keep.launch.ema" not in [w.key for w in at.tabs[5].text_input]  # no longer under Tricks
+    assert "keep.launch.ema" not in [w.key for w in at.tabs[known.index("Tricks")].text_input]  # no longer there
     ema.set_value("0.99").run()
     no_exception(at)
     assert not at.error and at.metric[0].value == "6"  # the first sweep, with the field's value

@@ -57,14 +57,15 @@ def _sample_checkpoint_cached(uri: str, run_id: str, path: str, seed: int, n: in
                               grad_points: int) -> dict[str, Any]:
     import torch
 
+    from engine import variants
     from engine.config import build_config
     from engine.data import get_dataset
-    from engine.nets import build_nets, sample_latent
 
     state = _load_checkpoint(uri, run_id, path)
     try:
         cfg = build_config(None, None, state["config"])
-        G, D = build_nets(cfg, get_dataset(cfg.dataset))
+        variant = variants.build(cfg, get_dataset(cfg.dataset))
+        G, D = variant.nets()
         which = "G_ema" if use_ema and state.get("G_ema") is not None else "G"
         G.load_state_dict(state[which])
         D.load_state_dict(state["D"])
@@ -73,7 +74,8 @@ def _sample_checkpoint_cached(uri: str, run_id: str, path: str, seed: int, n: in
             f"{path}: does not fit the nets its config describes ({store.one_line(exc)})") from None
     G.eval()
     D.eval()
-    z = sample_latent(n, cfg, torch.Generator().manual_seed(int(seed)), torch.device("cpu"))
+    # G's input as the variant draws it; labels or codes balanced, as in the run's evaluation
+    z = variant.latent(n, torch.Generator().manual_seed(int(seed)), torch.device("cpu"), balanced=True).g_in
     with torch.no_grad():  # G a chunk at a time: 20,000 images' activations at once would take gigabytes
         x = torch.cat([G(chunk) for chunk in z.split(G_CHUNK)])
     dataset = get_dataset(cfg.dataset)
@@ -88,7 +90,10 @@ def _d_around_points(cfg, dataset, D, x, grad_points: int) -> dict[str, Any]:
     import torch
 
     from engine.evaluation import d_at, evaluation_for
+    from engine.variants import VARIANTS
 
+    if not VARIANTS[cfg.variant].judges_x:  # cGAN's D(x, y), BiGAN's D(x, z): no one field of D on the plane
+        return {"field": None, "grad": np.empty((0, 2), np.float32)}
     evaluation = evaluation_for(cfg, dataset, torch.device("cpu"))
     field = evaluation.field(D)
     reference = evaluation.reference
@@ -118,7 +123,8 @@ def sample_checkpoint(run_id: str, path: str, seed: int, n: int, use_ema: bool =
     """`n` samples of a listed checkpoint's generator from latents drawn with `seed`, and its D around them.
 
     Returns {x (n, 2) points or (n, C, H, W) images, step, config, generator ('G_ema' or 'G'), modality}, and for
-    points field {xs, ys, d, d_is_prob, d_reference}: the checkpoint's D on the data set's grid (with minibatch
+    points field {xs, ys, d, d_is_prob, d_reference} (None where D judges no point alone: cgan, bigan): the
+    checkpoint's D on the data set's grid (with minibatch
     discrimination against the run's reference minibatch, as in load_field), grad (grad_points, 2): grad D at the
     first samples by torch autograd.
     """

@@ -174,10 +174,10 @@ def points_checkpoint_samples(out: dict[str, Any], seed: int) -> None:
                    "diverged.")
         x = x[np.isfinite(x).all(1)]
     m = data.mixture(out["config"]["dataset"])
-    field = out["field"]
-    prob = field["d_is_prob"]
+    field = out["field"] or {}
+    prob = field.get("d_is_prob", False)
     heat = {"xs": field["xs"], "ys": field["ys"], "z": field["d"], "title": "D" if prob else "D raw",
-            "zmin": 0.0 if prob else None, "zmax": 1.0 if prob else None}
+            "zmin": 0.0 if prob else None, "zmax": 1.0 if prob else None} if field else None
     arrows = (out["x"][:len(out["grad"])], out["grad"]) if len(out["grad"]) else None
     bounds = figures.covering_view(x, m.bounds())  # widened to the samples (up to a cap); D stays on its grid
     fig = figures.gallery_panel_figure(x, field=heat, arrows=arrows, means=m.means if m.has_modes else None,
@@ -187,7 +187,8 @@ def points_checkpoint_samples(out: dict[str, Any], seed: int) -> None:
     outside = figures.view_note(x, bounds)
     reference = f"; {figures.reference_note(field.get('d_reference'))}" if field.get("d_reference") else ""
     st.caption(f"{len(out['x'])} samples of {out['generator']} at step {out['step']} from latents drawn with seed "
-               f"{seed}, over this checkpoint's D on the evaluation grid (the data set's bounds){reference}"
+               f"{seed}" + (f", over this checkpoint's D on the evaluation grid (the data set's bounds){reference}"
+                            if field else f" (this {out['config'].get('variant')} D judges no point alone: no field)")
                + (f"; green arrows: ∇D at the first {len(out['grad'])} samples by torch autograd through D"
                   if arrows else "") + (f"; {outside}" if outside else "") + ".")
 

@@ -24,7 +24,7 @@ from engine.tracking import DEFAULT_EXPERIMENT
 K = "keep.launch."  # widget keys: app.py keeps "keep." widgets alive across page visits
 STARTER_KEY = "launch.first_sweep_axes"  # the first sweep's boxes as it filled them, until a preset is picked
 NO_PRESET = "(defaults)"
-GROUPS = ("data", "generator", "discriminator", "objective", "optimisation", "tricks", "logging")
+GROUPS = ("data", "generator", "discriminator", "objective", "variant", "optimisation", "tricks", "logging")
 # The value a trick takes when a sweep turns it on (its sources' settings), when the form has it off.
 TRICK_ON: dict[str, Any] = {"spectral_norm": True, "feature_matching": True, "pack": 2, "mbd_kernels": 50,
                             "label_smoothing": 0.1, "label_flip": 0.05, "instance_noise": 0.1, "unrolled_steps": 5,
@@ -80,29 +80,31 @@ def _field_error(name: str, raw: Any) -> str | None:
     return None
 
 
-def _applies(spec: dict[str, Any], arch: str, modality: str) -> bool:
-    """Whether a field means something for the chosen data set's architecture and modality."""
-    return (not spec["archs"] or arch in spec["archs"]) and (not spec["modalities"] or modality in spec["modalities"])
+def _applies(spec: dict[str, Any], arch: str, modality: str, variant: str) -> bool:
+    """Whether a field means something for the chosen data set's architecture and modality and the variant."""
+    return ((not spec["archs"] or arch in spec["archs"]) and (not spec["modalities"] or modality in spec["modalities"])
+            and (not spec["variants"] or variant in spec["variants"]))
 
 
-def _chosen_arch() -> tuple[str, str]:
-    """(architecture, modality) of the data set and arch the form holds now (the defaults before it is drawn)."""
+def _chosen_arch() -> tuple[str, str, str]:
+    """(architecture, modality, variant) the form holds now (the defaults before it is drawn)."""
     dataset = st.session_state.get(K + "dataset", FIELDS["dataset"].default)
     entry = DATASETS.get(dataset, DATASETS[FIELDS["dataset"].default])
-    return arch_name(st.session_state.get(K + "arch", FIELDS["arch"].default), entry.modality), entry.modality
+    arch = arch_name(st.session_state.get(K + "arch", FIELDS["arch"].default), entry.modality)
+    return arch, entry.modality, st.session_state.get(K + "variant", FIELDS["variant"].default)
 
 
 def _form() -> tuple[dict[str, Any], dict[str, Any]]:
     """Draw the fields by group, a tab each: GROUPS in their order, then any other group (a field added to the
     config under a group of its own) in the order of its first field, so every field is on the form. A field of
-    another architecture or modality than the chosen data set's (the MLP's widths for images, the plane's grid)
-    is not drawn and goes at its default, which is what the engine asks of it. Return the raw values and an
+    another architecture, modality or variant than the chosen ones (the MLP's widths for images, the plane's grid,
+    InfoGAN's codes for a cGAN) is not drawn and goes at its default, which is what the engine asks of it. Return the raw values and an
     error slot per field."""
     values, slots = {}, {}
     by_group: dict[str, list[dict]] = {}
-    arch, modality = _chosen_arch()
+    arch, modality, variant = _chosen_arch()
     for spec in schema():
-        if not _applies(spec, arch, modality):
+        if not _applies(spec, arch, modality, variant):
             values[spec["name"]] = spec["default"]
             continue
         by_group.setdefault(spec["group"], []).append(spec)

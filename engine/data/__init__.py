@@ -30,20 +30,21 @@ class DatasetEntry:
     builder: str  # "module:function" returning the data set
     modality: str  # one of MODALITIES
     shape: tuple[int, ...]  # of one sample, known without building the data set (the config checks nets against it)
+    n_classes: int  # its classes (the toy mixtures' modes), 0 for none: known without building it, as the shape
     needs: tuple[Path, ...] = ()  # files the builder reads, where a package outside pip provides them
     install: str = ""  # the command that installs them
 
 
 DATASETS: dict[str, DatasetEntry] = {
-    "ring": DatasetEntry("engine.data.toy:ring", "points", (2,)),
-    "grid": DatasetEntry("engine.data.toy:grid", "points", (2,)),
-    "spiral": DatasetEntry("engine.data.toy:spiral", "points", (2,)),
-    "moons": DatasetEntry("engine.data.toy:moons", "points", (2,)),
-    "digits": DatasetEntry("engine.data.images:digits", "images", (1, 8, 8)),
-    "mnist": DatasetEntry("engine.data.images:mnist", "images", (1, 28, 28)),
-    "fashion-mnist": DatasetEntry("engine.data.images:fashion_mnist", "images", (1, 28, 28),
+    "ring": DatasetEntry("engine.data.toy:ring", "points", (2,), 8),
+    "grid": DatasetEntry("engine.data.toy:grid", "points", (2,), 25),
+    "spiral": DatasetEntry("engine.data.toy:spiral", "points", (2,), 0),
+    "moons": DatasetEntry("engine.data.toy:moons", "points", (2,), 0),
+    "digits": DatasetEntry("engine.data.images:digits", "images", (1, 8, 8), 10),
+    "mnist": DatasetEntry("engine.data.images:mnist", "images", (1, 28, 28), 10),
+    "fashion-mnist": DatasetEntry("engine.data.images:fashion_mnist", "images", (1, 28, 28), 10,
                                   tuple(FASHION_DIR / f for f in FASHION_FILES), "apt-get install dataset-fashion-mnist"),
-    "stacked-mnist": DatasetEntry("engine.data.images:stacked_mnist", "images", (3, 28, 28)),
+    "stacked-mnist": DatasetEntry("engine.data.images:stacked_mnist", "images", (3, 28, 28), 1000),
 }
 
 

@@ -43,6 +43,10 @@ class Mixture:
         """The modes of ring and grid are classes; a continuous set has none."""
         return self.n_modes if self.has_modes else 0
 
+    def class_shares(self) -> np.ndarray:
+        """The share of every class (mode) in the data: the mixture's weights."""
+        return self.weights
+
     def sample(self, n: int, generator: torch.Generator | None = None) -> Batch:
         """n samples, x a float32 (n, 2) tensor and y their modes (None without classes), drawn with the given
         torch generator."""

@@ -24,14 +24,16 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from engine import pictures
+from engine import pictures, variants
 from engine.classifier import CHUNK, Scorer, cache_path
 from engine.config import TrainConfig
+from engine.data import Batch
 from engine.evaluation.base import EVAL_SEED_OFFSET, Evaluated
 from engine.metrics.images import IMAGE_KEYS, image_metrics
-from engine.nets import sample_latent
+from engine.variants.measures import Context
 
 GRID = 64  # samples in the snapshot's grid (8 x 8)
+MEASURED = 2000  # of G's evaluation samples, those the variant's measures read as images (memory stays bounded)
 REFERENCE_SEED = 0  # the real training images of the reference scores
 
 
@@ -92,24 +94,35 @@ class ImagesEvaluation:
         self.scorer = Scorer(dataset)
         self.sizes = dataset.sizes
         gen = torch.Generator().manual_seed(cfg.seed + EVAL_SEED_OFFSET)
-        self.z = sample_latent(self.sizes.generated, cfg, gen, device)
+        self.variant = variants.build(cfg, dataset)
+        self.latent = self.variant.latent(self.sizes.generated, gen, device, balanced=True)
+        self.z = self.latent.g_in
         self.real_features = _heldout_scores(dataset.name, self.sizes.features)[1]
+        self.heldout = dataset.heldout(self.sizes.features)
 
     def baseline(self) -> tuple[dict[str, float], dict[str, str]]:
         values = {"classifier/accuracy": self.scorer.accuracy, **reference_scores(self.dataset)}
         return values, {"ganboard.classifier": self.scorer.key}
 
-    def run(self, D: nn.Module, sample: Callable[[Tensor], np.ndarray]) -> Evaluated:
-        """The grid of G's first GRID samples, their class histogram and every image metric. A G whose samples are
-        not finite (diverged) gets NaN for every metric; its grid is still kept."""
+    def classify(self, x: Tensor) -> np.ndarray:
+        """The classifier's class of each image."""
+        return np.concatenate([self.scorer(part.cpu())[0].argmax(1) for part in x.split(CHUNK)])
+
+    def run(self, D: nn.Module, sample: Callable[[Tensor], np.ndarray], G: nn.Module | None = None) -> Evaluated:
+        """The grid of G's first GRID samples, their class histogram, every image metric and the variant's own
+        measures (on the first MEASURED samples). A G whose samples are not finite (diverged) gets NaN for every
+        metric; its grid is still kept."""
         grid = None
         finite = True
+        kept: list[np.ndarray] = []
 
         def images(start: int, stop: int) -> Tensor:
             nonlocal grid, finite
             x = sample(self.z[start:stop])
             if start == 0:
                 grid = x[:GRID]
+            if start < MEASURED:
+                kept.append(x[:MEASURED - start])
             finite = finite and bool(np.isfinite(x).all())
             return torch.from_numpy(np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=-1.0))
 
@@ -119,8 +132,17 @@ class ImagesEvaluation:
                                    self.sizes.kid_subset)
         else:
             values = dict.fromkeys(IMAGE_KEYS, math.nan)
-        counts = np.bincount(log_probs.argmax(1), minlength=self.dataset.n_classes)
+        found = log_probs.argmax(1)
+        counts = np.bincount(found, minlength=self.dataset.n_classes)
         arrays = {"samples": {"x": grid.astype(np.float32)},
                   "classes": {"counts": counts, "data": self.dataset.class_shares()}}
+        if finite:  # the variant's own measures (the plain GAN has none)
+            context = Context(self.latent, found, torch.from_numpy(np.concatenate(kept)).to(self.device),
+                              self.dataset.n_classes, self.classify, Batch(self.heldout.x.to(self.device),
+                                                                           self.heldout.y.to(self.device)),
+                              None, self.device)
+            extra, extra_arrays = self.variant.measure(sample, D, G, context)
+            values.update(extra)
+            arrays.update(extra_arrays)
         return Evaluated(values, arrays,
                          {"samples": pictures.png(pictures.grid(grid), picture_scale(self.dataset.shape))})

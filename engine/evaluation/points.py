@@ -17,28 +17,48 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from engine import metrics
+from engine import metrics, variants
 from engine.config import TrainConfig
+from engine.data import Batch
 from engine.evaluation.base import EVAL_SEED_OFFSET, Evaluated
 from engine.losses import LOSSES, d_probability
-from engine.nets import pack, sample_latent
+from engine.metrics.modes import HQ_SIGMAS
+from engine.nets import pack
+from engine.variants.base import Latent
+from engine.variants.measures import Context
 
 EVAL_CHUNK = 1024  # points per D call in d_at: bounds evaluation memory whatever the number of points
+OUTLIER_SIGMAS = 6.0  # anomalies lie farther than this from every mode
+N_OUTLIERS = 500
 
 
-def eval_stream(cfg: TrainConfig, dataset, device: torch.device) -> tuple[Tensor, np.ndarray, Tensor | None]:
-    """The run's fixed evaluation draws, from their own generator (seed + EVAL_SEED_OFFSET): the latent batch,
-    the real batch and, with minibatch discrimination, D's reference minibatch: real data, one packed row short
-    of a training batch, so that D scores each evaluated point as the one new member of a training-sized batch
-    of real data (d_at). A function of the config alone: the dashboard redraws it for a checkpoint."""
+def eval_stream(cfg: TrainConfig, dataset, device: torch.device) -> tuple[Latent, Batch, Tensor | None]:
+    """The run's fixed evaluation draws, from their own generator (seed + EVAL_SEED_OFFSET): the latent batch (the
+    variant's: with balanced labels or codes where G takes them), the real batch with its labels and, with
+    minibatch discrimination, D's reference minibatch: real data, one packed row short of a training batch, so that
+    D scores each evaluated point as the one new member of a training-sized batch of real data (d_at). A function
+    of the config alone: the dashboard redraws it for a checkpoint."""
     gen = torch.Generator().manual_seed(cfg.seed + EVAL_SEED_OFFSET)
-    z = sample_latent(cfg.eval_samples, cfg, gen, device)
-    real = dataset.sample(cfg.eval_samples, gen).x.numpy()
+    latent = variants.build(cfg, dataset).latent(cfg.eval_samples, gen, device, balanced=True)
+    real = dataset.sample(cfg.eval_samples, gen)
     if not cfg.mbd_kernels:
-        return z, real, None
+        return latent, real, None
     n_ref = cfg.batch_size - cfg.pack
     ref = dataset.sample(n_ref, gen).x if n_ref else torch.empty(0, *dataset.shape)
-    return z, real, pack(ref, cfg.pack).to(device)
+    return latent, real, pack(ref, cfg.pack).to(device)
+
+
+def far_points(dataset, n: int, generator: torch.Generator) -> Tensor:
+    """n points of the data's view, uniform, each farther than OUTLIER_SIGMAS sigma from every component mean:
+    the anomalies of the anomaly scores' AUROC (a density there is below e^-18 of a mode's peak)."""
+    lo_x, hi_x, lo_y, hi_y = dataset.bounds()
+    kept: list[Tensor] = []
+    while sum(len(k) for k in kept) < n:
+        u = torch.rand(4 * n, 2, generator=generator, dtype=torch.float64)
+        pts = torch.stack([lo_x + u[:, 0] * (hi_x - lo_x), lo_y + u[:, 1] * (hi_y - lo_y)], 1)
+        dist = torch.cdist(pts, torch.as_tensor(dataset.means)).min(1).values
+        kept.append(pts[dist > OUTLIER_SIGMAS * dataset.sigma].float())
+    return torch.cat(kept)[:n]
 
 
 def reference_note(cfg: TrainConfig) -> str:
@@ -70,7 +90,13 @@ class PointsEvaluation:
 
     def __init__(self, cfg: TrainConfig, dataset, device: torch.device):
         self.cfg, self.dataset, self.device = cfg, dataset, device
-        self.z, self.real, self.reference = eval_stream(cfg, dataset, device)
+        self.variant = variants.build(cfg, dataset)
+        self.judges_x = variants.VARIANTS[cfg.variant].judges_x
+        self.latent, heldout, self.reference = eval_stream(cfg, dataset, device)
+        self.z, self.real = self.latent.g_in, heldout.x.numpy()
+        self.heldout = Batch(heldout.x.to(device), None if heldout.y is None else heldout.y.to(device))
+        gen = torch.Generator().manual_seed(cfg.seed + 2 * EVAL_SEED_OFFSET)
+        self.outliers = far_points(dataset, N_OUTLIERS, gen).to(device)
         lo_x, hi_x, lo_y, hi_y = dataset.bounds()
         self.xs = np.linspace(lo_x, hi_x, cfg.grid_size, dtype=np.float32)
         self.ys = np.linspace(lo_y, hi_y, cfg.grid_size, dtype=np.float32)
@@ -100,12 +126,33 @@ class PointsEvaluation:
         """Nothing to log once: the truth of points is the mixture itself."""
         return {}, {}
 
-    def run(self, D: nn.Module, sample: Callable[[Tensor], np.ndarray]) -> Evaluated:
-        """Metrics of G's samples at self.z (`sample(z)`: G's, or its EMA's, as numpy) and the snapshot, by artifact
-        folder. A diverged G (samples not finite) gets no metrics and no D*, but D's field is still kept."""
+    def classify(self, x: Tensor | np.ndarray) -> np.ndarray:
+        """The mode within 3 sigma of each point (toy-protocol.md's high quality), n_modes where none is."""
+        pts = torch.as_tensor(np.asarray(x.cpu() if isinstance(x, Tensor) else x), dtype=torch.float64)
+        dist = torch.cdist(pts, torch.as_tensor(self.dataset.means))
+        nearest = dist.argmin(1)
+        near = dist.gather(1, nearest[:, None]).squeeze(1) < HQ_SIGMAS * self.dataset.sigma
+        return torch.where(near, nearest, self.dataset.n_modes).numpy()
+
+    def run(self, D: nn.Module, sample: Callable[[Tensor], np.ndarray], G: nn.Module | None = None) -> Evaluated:
+        """Metrics of G's samples at self.z (`sample(z)`: G's, or its EMA's, as numpy, and G that module) and the
+        snapshot, by artifact folder; the variant's own measures. D's field and the theory metrics need a D that
+        judges a point alone (not cGAN's D(x, y) nor BiGAN's D(x, z)). A diverged G (samples not finite) gets no
+        metrics and no D*, but D's field is still kept."""
         fake = sample(self.z)
         values: dict[str, float] = {}
-        if np.isfinite(fake).all():
-            values = metrics.evaluate(self.dataset, fake, self.real, d_real=self.d(D, self.real), d_fake=self.d(D, fake),
-                                      d_is_prob=self.d_is_prob)
-        return Evaluated(values, {"samples": {"x": fake}, "field": self.field(D, fake)})
+        arrays: dict[str, dict[str, np.ndarray]] = {"samples": {"x": fake}}
+        finite = bool(np.isfinite(fake).all())
+        if finite:
+            d = dict(d_real=self.d(D, self.real), d_fake=self.d(D, fake)) if self.judges_x else {}
+            values = metrics.evaluate(self.dataset, fake, self.real, d_is_prob=self.d_is_prob, **d)
+        if self.judges_x:
+            arrays["field"] = self.field(D, fake)
+        if finite:  # the variant's own measures (the plain GAN has none)
+            context = Context(self.latent, self.classify(fake) if self.dataset.n_classes else None,
+                              torch.from_numpy(fake).to(self.device), self.dataset.n_classes, self.classify,
+                              self.heldout, self.outliers, self.device)
+            extra, extra_arrays = self.variant.measure(sample, D, G, context)
+            values.update(extra)
+            arrays.update(extra_arrays)
+        return Evaluated(values, arrays)

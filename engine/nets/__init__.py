@@ -24,7 +24,7 @@ TrainConfig = Any  # engine.config.TrainConfig: not imported, as the config read
 
 @dataclass(frozen=True)
 class ArchEntry:
-    builder: str  # "module:function": build(cfg, shape) -> (G, D)
+    builder: str  # "module:function": build(cfg, shape, g_in, d_in_extra) -> (G, D), D with .hidden and .head
     modalities: tuple[str, ...]  # the data it is built for
     doc: str
 
@@ -42,9 +42,11 @@ def arch_name(cfg_arch: str, modality: str) -> str:
     return ARCH_OF_MODALITY[modality] if cfg_arch == "auto" else cfg_arch
 
 
-def build_nets(cfg: TrainConfig, dataset) -> tuple[nn.Module, nn.Module]:
-    """(G, D) of the config's architecture for the data set's sample shape."""
-    return resolve(ARCHS[arch_name(cfg.arch, dataset.modality)].builder)(cfg, dataset.shape)
+def build_nets(cfg: TrainConfig, dataset, g_in: int | None = None, d_in_extra: int = 0) -> tuple[nn.Module, nn.Module]:
+    """(G, D) of the config's architecture for the data set's sample shape: G from g_in numbers (z_dim by
+    default), D from a sample and d_in_extra numbers (points) or channels (images) of a condition. The variant
+    (engine/variants) says how many and wraps the pair."""
+    return resolve(ARCHS[arch_name(cfg.arch, dataset.modality)].builder)(cfg, dataset.shape, g_in, d_in_extra)
 
 
 def sample_latent(n: int, cfg: TrainConfig, generator: torch.Generator | None, device: torch.device) -> Tensor:

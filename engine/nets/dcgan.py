@@ -30,13 +30,13 @@ def base_size(size: int, stages: int) -> int:
 
 
 class Generator(nn.Module):
-    def __init__(self, cfg: TrainConfig, shape: tuple[int, int, int]):
+    def __init__(self, cfg: TrainConfig, shape: tuple[int, int, int], g_in: int | None = None):
         super().__init__()
         channels, height, width = shape
         stages = cfg.conv_stages
         self.base = (base_size(height, stages), base_size(width, stages))
         self.top = cfg.g_channels * 2 ** (stages - 1)
-        self.project = nn.Sequential(nn.Linear(cfg.z_dim, self.top * math.prod(self.base), bias=False),
+        self.project = nn.Sequential(nn.Linear(g_in or cfg.z_dim, self.top * math.prod(self.base), bias=False),
                                      nn.BatchNorm1d(self.top * math.prod(self.base)), nn.ReLU())
         layers: list[nn.Module] = []
         c_in = self.top
@@ -54,13 +54,13 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, cfg: TrainConfig, shape: tuple[int, int, int]):
+    def __init__(self, cfg: TrainConfig, shape: tuple[int, int, int], d_in_extra: int = 0):
         super().__init__()
         channels, height, width = shape
         stages = cfg.conv_stages
         batch_norm = cfg.penalty == "none" and not cfg.spectral_norm
         layers: list[nn.Module] = []
-        c_in, c_out = channels * cfg.pack, cfg.d_channels
+        c_in, c_out = channels * cfg.pack + d_in_extra, cfg.d_channels
         for stage in range(stages):
             layers.append(nn.Conv2d(c_in, c_out, 4, stride=2, padding=1, bias=stage == 0 or not batch_norm))
             if stage > 0 and batch_norm:
@@ -80,12 +80,19 @@ class Discriminator(nn.Module):
     def features(self, x: Tensor) -> Tensor:
         return self.body(x)
 
-    def forward(self, x: Tensor, reference: Tensor | None = None) -> Tensor:
+    def hidden(self, x: Tensor, reference: Tensor | None = None) -> Tensor:
+        """What the head reads: the flattened last convolution, with minibatch discrimination's statistics."""
         h = self.body(x)
         if self.mbd is not None:
             h = self.mbd(h, None if reference is None else self.body(reference))
-        return self.head(h).squeeze(-1)
+        return h
+
+    def forward(self, x: Tensor, reference: Tensor | None = None) -> Tensor:
+        return self.head(self.hidden(x, reference)).squeeze(-1)
 
 
-def build(cfg: TrainConfig, shape: tuple[int, ...]) -> tuple[Generator, Discriminator]:
-    return Generator(cfg, shape), Discriminator(cfg, shape)
+def build(cfg: TrainConfig, shape: tuple[int, ...], g_in: int | None = None,
+          d_in_extra: int = 0) -> tuple[Generator, Discriminator]:
+    """G from g_in numbers (z_dim unless a variant adds a condition); D from the image's channels (times pack)
+    and d_in_extra channels of a condition, broadcast over the image."""
+    return Generator(cfg, shape, g_in or cfg.z_dim), Discriminator(cfg, shape, d_in_extra)

@@ -21,10 +21,10 @@ from engine.nets.layers import Maxout, MinibatchDiscrimination, activation, init
 class Generator(nn.Module):
     """z -> a flat sample of `data_dim` numbers."""
 
-    def __init__(self, cfg: TrainConfig, data_dim: int):
+    def __init__(self, cfg: TrainConfig, data_dim: int, g_in: int | None = None):
         super().__init__()
         layers: list[nn.Module] = []
-        width_in = cfg.z_dim
+        width_in = g_in or cfg.z_dim  # z, and a variant's label or codes
         for _ in range(cfg.g_depth):
             layers.append(nn.Linear(width_in, cfg.g_width, bias=cfg.g_bias))
             if cfg.g_bn:
@@ -40,12 +40,13 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """A pack of cfg.pack flat samples (one row of pack * data_dim numbers) -> one raw output."""
+    """A pack of cfg.pack flat samples (one row of pack * data_dim numbers, and d_in_extra numbers of a condition)
+    -> one raw output."""
 
-    def __init__(self, cfg: TrainConfig, data_dim: int):
+    def __init__(self, cfg: TrainConfig, data_dim: int, d_in_extra: int = 0):
         super().__init__()
         layers: list[nn.Module] = []
-        width_in = data_dim * cfg.pack
+        width_in = data_dim * cfg.pack + d_in_extra
         for _ in range(cfg.d_depth):
             if cfg.d_maxout:
                 layers.append(Maxout(width_in, cfg.d_width, cfg.d_maxout))
@@ -63,17 +64,23 @@ class Discriminator(nn.Module):
     def features(self, x: Tensor) -> Tensor:
         return self.body(x)
 
-    def forward(self, x: Tensor, reference: Tensor | None = None) -> Tensor:
-        """Logits of the rows of x. With minibatch discrimination each row's cross-sample statistics come from
-        the other rows of x, or from the `reference` rows (packed, like x) when given; without it D is a
-        function of each row alone and `reference` changes nothing."""
+    def hidden(self, x: Tensor, reference: Tensor | None = None) -> Tensor:
+        """What the head reads: the body's features, with minibatch discrimination's statistics appended. Each
+        row's statistics come from the other rows of x, or from the `reference` rows (packed, like x) when given;
+        without it D is a function of each row alone and `reference` changes nothing."""
         h = self.body(x)
         if self.mbd is not None:
             h = self.mbd(h, None if reference is None else self.body(reference))
-        return self.head(h).squeeze(-1)
+        return h
+
+    def forward(self, x: Tensor, reference: Tensor | None = None) -> Tensor:
+        """Logits of the rows of x (see `hidden` for `reference`)."""
+        return self.head(self.hidden(x, reference)).squeeze(-1)
 
 
-def build(cfg: TrainConfig, shape: tuple[int, ...]) -> tuple[Generator, Discriminator]:
-    """G and D for samples of `shape`, flattened (the points modality: shape (2,))."""
+def build(cfg: TrainConfig, shape: tuple[int, ...], g_in: int | None = None,
+          d_in_extra: int = 0) -> tuple[Generator, Discriminator]:
+    """G and D for samples of `shape`, flattened (the points modality: shape (2,)); G takes g_in numbers (z_dim
+    unless a variant adds a condition), D takes d_in_extra numbers of a condition after each row."""
     data_dim = math.prod(shape)
-    return Generator(cfg, data_dim), Discriminator(cfg, data_dim)
+    return Generator(cfg, data_dim, g_in or cfg.z_dim), Discriminator(cfg, data_dim, d_in_extra)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from engine.lazy import resolve
 
 # name -> its function in functions.py
-PENALTIES: dict[str, str] = {"none": "no_penalty", "wgan_gp": "wgan_gp", "r1": "r1", "dragan": "dragan"}
+PENALTIES: dict[str, str] = {"none": "no_penalty", "wgan_gp": "wgan_gp", "r1": "r1", "dragan": "dragan", "lp": "lp"}
 
 
 def penalty_fn(name: str):

@@ -31,6 +31,14 @@ def wgan_gp(d, real: Tensor, fake: Tensor, generator: torch.Generator | None = N
     return (_grad_norm_sq(d, x_hat).add(1e-12).sqrt() - 1).pow(2).mean()
 
 
+def lp(d, real: Tensor, fake: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    # Petzka et al. 2018: the one-sided E[max(0, |grad D(x_hat)| - 1)^2] at WGAN-GP's interpolates: only slopes
+    # above 1 are penalised, so D stays 1-Lipschitz without being pushed to slope 1 everywhere.
+    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), generator=generator, device=real.device)
+    x_hat = eps * real.detach() + (1 - eps) * fake.detach()
+    return (_grad_norm_sq(d, x_hat).add(1e-12).sqrt() - 1).clamp_min(0).pow(2).mean()
+
+
 def r1(d, real: Tensor, fake: Tensor, generator: torch.Generator | None = None) -> Tensor:
     # Mescheder et al.: E_real[|grad D(x)|^2]; the weight plays gamma / 2.
     return _grad_norm_sq(d, real).mean()

@@ -1,0 +1,64 @@
+"""The GAN variants: what G and D take and which terms the losses get. One registry, name -> VariantEntry; each
+variant is a class in its own file (base.py holds the plain GAN the others extend), built from the config and the
+data set, which the training loop asks for
+
+- `nets() -> (G, D)`: the architecture's nets (engine/nets), wrapped for what the variant feeds them;
+- `latent(n, generator, device, balanced) -> Latent`: what G takes (noise, and labels or codes);
+- `judge_real` / `judge_fake`: D's scores of real and generated batches, with what its extra heads say;
+- `d_extra` / `g_extra`: the terms the variant adds to D's and to G's loss;
+- `critic(D, batch)`: D as a function of x alone, for the gradient penalties;
+- `measure(...)`: its own metrics at every evaluation (engine/metrics/conditional.py).
+
+So the loop never asks which variant it trains. The table is read without importing torch (the config's allowed
+values, the launch form); `build` imports the variant's file.
+
+| name    | G takes            | D judges        | extra terms                                        |
+|---------|--------------------|-----------------|----------------------------------------------------|
+| gan     | z                  | x               | none                                               |
+| cgan    | z, one-hot y       | x, y            | none (concatenated or projected label)             |
+| acgan   | z, one-hot y       | x; class head   | L_C: cross-entropy of the class head, D and G      |
+| infogan | z, codes c         | x; Q head       | -lambda L_I: Q's log-likelihood of c, D(Q) and G   |
+| bigan   | z; E maps x to z   | (x, z) pairs    | none: E and G share the G side of the loss         |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from engine.lazy import resolve
+
+
+@dataclass(frozen=True)
+class VariantEntry:
+    builder: str  # "module:Class", built as Class(cfg, dataset)
+    doc: str
+    source: str
+    needs_classes: bool  # trains on the data's labels, or measures against them: refused on data without classes
+    judges_x: bool  # D scores a sample alone: D against D*, the field of D on the plane, 1 - D(x) as an anomaly score
+
+
+VARIANTS: dict[str, VariantEntry] = {
+    "gan": VariantEntry("engine.variants.base:Unconditional", "G(z) against D(x)", "Goodfellow et al. 2014",
+                        False, True),
+    "cgan": VariantEntry("engine.variants.cgan:ConditionalGAN",
+                         "G(z, y) against D(x, y): the label concatenated to both inputs, or projected in D",
+                         "Mirza & Osindero 2014; projection: Miyato & Koyama 2018", True, False),
+    "acgan": VariantEntry("engine.variants.acgan:AuxiliaryClassifierGAN",
+                          "G(z, y) against D(x) with a class head: L_D = L_S + L_C, L_G = L_C - L_S",
+                          "Odena et al. 2017", True, True),
+    "infogan": VariantEntry("engine.variants.infogan:InfoGAN",
+                            "G(z, c) against D(x); Q on D's body recovers c, maximising a bound on I(c; G(z, c))",
+                            "Chen et al. 2016", False, True),
+    "bigan": VariantEntry("engine.variants.bigan:BiGAN",
+                          "G(z) and an encoder E(x) against D judging (x, E(x)) and (G(z), z)",
+                          "Donahue et al. 2017; Dumoulin et al. 2017 (ALI)", False, False),
+}
+
+
+def build(cfg: Any, dataset) -> Any:
+    """The config's variant for this data set (its nets are built by `nets()`)."""
+    return resolve(VARIANTS[cfg.variant].builder)(cfg, dataset)
+
+
+__all__ = ["VARIANTS", "VariantEntry", "build"]
