@@ -795,3 +795,75 @@ def final_metrics_table(summary: pd.DataFrame, group_col: str, metrics: Sequence
         shown[m] = cells
         mask[m] = summary[group_col].isin(best.get(m, [])).to_numpy()
     return shown, mask
+
+
+# ------------------------------------------------------------------------------------- conditional and inference
+def confusion_figure(table: np.ndarray, *, height: int = 320, title: str | None = None) -> go.Figure:
+    """A conditional G's label x found-class table as row shares: row k the label G was given, column j the class
+    found in its samples ("none": no class, e.g. no mode within 3 sigma). A perfect G is a bright diagonal."""
+    counts = np.asarray(table, dtype=np.float64)
+    k = counts.shape[0]
+    shares = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    columns = [str(j) for j in range(k)] + (["none"] if counts.shape[1] > k else [])
+    fig = go.Figure(go.Heatmap(x=columns, y=[str(i) for i in range(k)], z=shares, zmin=0.0, zmax=1.0,
+                               colorscale="Blues", customdata=counts,
+                               colorbar=dict(title=dict(text="share of<br>the label", side="top"), thickness=10,
+                                             tickformat=".0%"),
+                               hovertemplate="label %{y} → found %{x}: %{z:.0%} (%{customdata:.0f})<extra></extra>"))
+    fig.update_layout(title=title, height=height, xaxis_title="class found in the samples", yaxis_title="label given",
+                      yaxis=dict(autorange="reversed"), margin=dict(l=50, r=10, t=30 if title else 10, b=40))
+    return fig
+
+
+def condition_panels_figure(x: np.ndarray, condition: np.ndarray, *, values: int, means: np.ndarray | None,
+                            bounds: Sequence[float] | None, targets: bool, per_row: int = 5,
+                            panel_px: int = 150, color: str = "#111111") -> go.Figure:
+    """Points by what G was conditioned on: one small panel per label or code value, its samples over the data's
+    modes (grey ×); with `targets` (labels, whose mode is known) the label's own mode ringed in red."""
+    from plotly.subplots import make_subplots
+
+    rows = -(-values // per_row)
+    fig = make_subplots(rows=rows, cols=per_row, subplot_titles=[str(v) for v in range(values)],
+                        horizontal_spacing=0.02, vertical_spacing=0.12 / max(rows, 1) + 0.02)
+    for v in range(values):
+        r, c = v // per_row + 1, v % per_row + 1
+        if means is not None:
+            fig.add_trace(go.Scatter(x=means[:, 0], y=means[:, 1], mode="markers", hoverinfo="skip",
+                                     marker=dict(symbol="x", size=5, color="#b0b0b0")), row=r, col=c)
+        if targets and means is not None and v < len(means):  # a ring the size of a marker: visible at any zoom
+            fig.add_trace(go.Scatter(x=means[v:v + 1, 0], y=means[v:v + 1, 1], mode="markers", hoverinfo="skip",
+                                     marker=dict(symbol="circle-open", size=14, color="#d62728",
+                                                 line=dict(width=2))), row=r, col=c)
+        pts = x[condition == v]
+        fig.add_trace(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", marker=dict(size=4, color=color),
+                                 hovertemplate=f"{v}: (%{{x:.2f}}, %{{y:.2f}})<extra></extra>"), row=r, col=c)
+    for i in range(1, rows * per_row + 1):
+        axis = "" if i == 1 else str(i)
+        view = dict(showticklabels=False, showgrid=False, zeroline=False)
+        if bounds is not None:
+            fig.layout[f"xaxis{axis}"].update(range=list(bounds[:2]), **view)
+            fig.layout[f"yaxis{axis}"].update(range=list(bounds[2:]), scaleanchor=f"x{axis}", **view)
+    fig.update_layout(showlegend=False, height=rows * panel_px + 30, margin=dict(l=5, r=5, t=25, b=5))
+    fig.update_annotations(font_size=11)
+    return fig
+
+
+def reconstruction_figure(x: np.ndarray, x_hat: np.ndarray, *, means: np.ndarray | None,
+                          bounds: Sequence[float] | None, height: int = 340) -> go.Figure:
+    """BiGAN's held-out points (blue) and their reconstructions G(E(x)) (orange), each pair joined by a line."""
+    seg_x = np.column_stack([x[:, 0], x_hat[:, 0], np.full(len(x), np.nan)]).ravel()
+    seg_y = np.column_stack([x[:, 1], x_hat[:, 1], np.full(len(x), np.nan)]).ravel()
+    fig = go.Figure()
+    if means is not None:
+        fig.add_trace(go.Scatter(x=means[:, 0], y=means[:, 1], mode="markers", name="modes", hoverinfo="skip",
+                                 marker=dict(symbol="x", size=6, color="#b0b0b0")))
+    fig.add_trace(go.Scatter(x=seg_x, y=seg_y, mode="lines", line=dict(color="#c8c8c8", width=1), hoverinfo="skip",
+                             name="x → G(E(x))"))
+    fig.add_trace(go.Scatter(x=x[:, 0], y=x[:, 1], mode="markers", name="held-out x",
+                             marker=dict(size=5, color="#1f77b4")))
+    fig.add_trace(go.Scatter(x=x_hat[:, 0], y=x_hat[:, 1], mode="markers", name="G(E(x))",
+                             marker=dict(size=5, color="#ff7f0e")))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10),
+                      legend=dict(orientation="h", y=-0.05))
+    _equal_axes(fig, bounds)
+    return fig

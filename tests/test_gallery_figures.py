@@ -145,3 +145,39 @@ def test_theory_figures_use_the_runs_colour_and_label_the_share_bar():
     assert fig.data[0].line.color == "#00CC96" and fig.data[1].line.color != "#00CC96"
     hist = figures.mode_histogram_figure([0, 1], np.array([[0.5, 0.5], [1.0, 0.0]]))
     assert "share of" in hist.data[0].colorbar.title.text and hist.data[0].colorbar.tickformat == ".0%"
+
+
+# ------------------------------------------------------------------------------------- conditional and inference
+def test_confusion_figure_shows_row_shares_with_a_none_column():
+    from dashboard.figures import confusion_figure
+
+    fig = confusion_figure(np.array([[3, 1, 0], [0, 0, 4]]))
+    heat = fig.data[0]
+    np.testing.assert_allclose(heat.z, [[0.75, 0.25, 0.0], [0.0, 0.0, 1.0]])
+    assert list(heat.x) == ["0", "1", "none"] and list(heat.y) == ["0", "1"]
+
+
+def test_condition_panels_put_each_values_samples_in_its_own_panel_and_ring_its_mode():
+    from dashboard.figures import condition_panels_figure
+
+    x = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0], [0.1, 0.0]])
+    labels = np.array([0, 1, 2, 0])
+    means = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]])
+    fig = condition_panels_figure(x, labels, values=3, means=means, bounds=(-1, 3, -1, 3), targets=True, per_row=2)
+    samples = [t for t in fig.data if t.hovertemplate]  # the samples' traces, one per panel, in value order
+    assert [len(t.x) for t in samples] == [2, 1, 1] and list(samples[0].x) == [0.0, 0.1]
+    rings = [t for t in fig.data if t.marker.symbol == "circle-open"]
+    assert [(r.x[0], r.y[0]) for r in rings] == [(0.0, 0.0), (1.0, 1.0), (2.0, 2.0)]
+    assert [a.text for a in fig.layout.annotations] == ["0", "1", "2"]
+    no_targets = condition_panels_figure(x, labels, values=3, means=means, bounds=None, targets=False)
+    assert not [t for t in no_targets.data if t.marker.symbol == "circle-open"]
+
+
+def test_reconstruction_figure_joins_each_point_to_its_reconstruction():
+    from dashboard.figures import reconstruction_figure
+
+    x, x_hat = np.array([[0.0, 0.0], [1.0, 0.0]]), np.array([[0.5, 0.5], [1.0, 1.0]])
+    fig = reconstruction_figure(x, x_hat, means=None, bounds=None)
+    lines = next(t for t in fig.data if t.mode == "lines")
+    np.testing.assert_array_equal(np.asarray(lines.x, dtype=float), [0.0, 0.5, np.nan, 1.0, 1.0, np.nan])
+    np.testing.assert_array_equal(np.asarray(lines.y, dtype=float), [0.0, 0.5, np.nan, 0.0, 1.0, np.nan])

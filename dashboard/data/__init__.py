@@ -29,7 +29,7 @@ from dashboard.data.runs_table import (configs, experiments, groups, metric_keys
 from dashboard.data.selection import SELECTION_KEY, select_runs, selected_runs, selection_query
 from dashboard.data.snapshots import (Frame, class_shares, density_contours, field_gradient, gallery_frame, load_field,
                                       load_samples, mixture, modality, mode_shares, nearest_earlier, nearest_real,
-                                      snapshot_steps)
+                                      snapshot_arrays, snapshot_steps)
 from dashboard.data.store import ReadOnlyError, StoreError, describe_store, one_line, readonly, store_uri
 from dashboard.data.writes import delete, launch, logs, plan, reconcile, relaunch, restore, stop
 
@@ -46,7 +46,7 @@ __all__ = [
     "SELECTION_KEY", "select_runs", "selected_runs", "selection_query",
     # artifacts, snapshots, previews, checkpoints
     "ArtifactError", "PREVIEW_MAX_BYTES", "artifact_tree", "check_artifact_path", "read_artifact", "artifact_download",
-    "snapshot_steps", "nearest_earlier", "load_samples", "load_field", "Frame", "gallery_frame", "mixture",
+    "snapshot_steps", "snapshot_arrays", "nearest_earlier", "load_samples", "load_field", "Frame", "gallery_frame", "mixture",
     "density_contours", "field_gradient", "mode_shares", "modality", "nearest_real", "class_shares",
     "Preview", "artifact_preview", "array_summary",
     "MAX_CHECKPOINT_SAMPLES", "checkpoint_summary", "sample_checkpoint",

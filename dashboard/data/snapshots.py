@@ -70,6 +70,22 @@ def _samples_cached(uri: str, run_id: str, step: int) -> np.ndarray:
     return x
 
 
+def snapshot_arrays(run_id: str, folder: str, step: int) -> dict[str, np.ndarray] | None:
+    """Every array of the run's `folder/step_%07d.npz` snapshot (a variant's labels beside the samples, its
+    confusion/ table, its reconstructions/), None when the run logged none at that step."""
+    try:
+        return _arrays_cached(store.store_uri(), run_id, folder, int(step))
+    except store.StoreError:  # not logged (yet): not cached, as a failure is not, so a later call sees it arrive
+        return None
+
+
+@st.cache_data(show_spinner=False, max_entries=SNAPSHOT_CACHE_ENTRIES)
+def _arrays_cached(uri: str, run_id: str, folder: str, step: int) -> dict[str, np.ndarray]:
+    path = tracking.snapshot_path(folder, step)
+    with tempfile.TemporaryDirectory(prefix="ganboard-snap-") as tmp:
+        return artifacts.npz_arrays(artifacts.download(uri, run_id, path, tmp).read_bytes(), path)
+
+
 @st.cache_data(show_spinner=False, max_entries=SNAPSHOT_CACHE_ENTRIES)
 def _field_cached(uri: str, run_id: str, step: int) -> dict[str, Any]:
     path = tracking.snapshot_path("field", step)

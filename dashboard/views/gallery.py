@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, figures, image_panels, widgets
+from dashboard import data, figures, image_panels, variant_panels, widgets
+from engine.variants import VARIANTS
 
 KEEP = "keep.gallery."  # app.py keeps widget keys with the "keep." prefix across page visits
 STEP_KEY, PLAY_KEY, TICK_KEY, PICK_KEY = KEEP + "step", "gallery.playing", "gallery.tick", "gallery.pick"
@@ -65,6 +66,7 @@ def points_info(dataset: str) -> dict[str, Any]:
                 contours=contours if figures.contours_resolve(cell, m.sigma, m.has_modes) else None)
 
 
+JUDGED_PAIRS = {"cgan": "(x, label) pairs", "bigan": "(x, z) pairs"}  # the caption's words for a D of no x alone
 UNKNOWN_DATA = dict(means=None, sigma=None, bounds=None, has_modes=False, n_modes=0, contours=None, cell=None,
                     width=None, has_field=True)
 
@@ -74,12 +76,17 @@ def run_infos(df: pd.DataFrame) -> dict[str, dict[str, Any]]:
     infos = {}
     for i, row in enumerate(df.to_dict("records")):
         info = {"label": run_label(row), "color": figures.PALETTE[i % len(figures.PALETTE)],
-                "dataset": row.get("dataset") or "", "loss": row.get("loss") or "", "active": bool(row.get("active"))}
+                "dataset": row.get("dataset") or "", "loss": row.get("loss") or "", "active": bool(row.get("active")),
+                "variant": row.get("params.variant") or "gan"}
         info["modality"] = data.modality(info["dataset"]) or "points"
         try:
             info.update(INFOS[info["modality"]](info["dataset"]))
         except ValueError:  # a run from another tool, or a data set this engine no longer has
             info.update(UNKNOWN_DATA)
+        entry = VARIANTS.get(info["variant"])
+        if entry is not None and not entry.judges_x:  # cGAN's D(x, y), BiGAN's D(x, z): no field of D alone
+            info["has_field"] = False
+            info["no_field"] = f"no D field: this {info['variant']} D judges {JUDGED_PAIRS.get(info['variant'], 'pairs')}"
         infos[row["run_id"]] = info
     return infos
 
@@ -150,6 +157,8 @@ def caption(frame: data.Frame, info: dict[str, Any], extra: list[str]) -> str:
 def draw_panels(frame: data.Frame, info: dict[str, Any], opts: dict[str, Any]) -> None:
     """One run at one step: caption, samples over the truth and the chosen heatmap, then D* and |D − D*|."""
     heat, note = underlay(frame.field, opts["underlay"])
+    if note and info.get("no_field"):
+        note = info["no_field"]
     arrows, arrow_note = None, ""
     if opts["arrows"] and frame.x is not None:
         if frame.field is None:
@@ -246,6 +255,7 @@ def scrubber(run_ids: list[str], steps: list[int], infos: dict[str, dict[str, An
                 frame = data.gallery_frame(run_id, step, with_field=opts["needs_field"] and info["has_field"],
                                            live=info["active"])
                 PANELS[info["modality"]](frame, info, opts)
+                variant_panels.draw(frame, info, opts)
 
 
 def toggle_play(steps: list[int]) -> None:
@@ -275,13 +285,17 @@ OPTION_WIDTHS = {"points": [1.2, 1, 1, 1], "images": [1, 1.5]}
 
 def samples_view(run_ids: list[str], infos: dict[str, dict[str, Any]], steps: list[int]) -> None:
     present = list(dict.fromkeys(infos[r]["modality"] for r in run_ids))
+    variants = list(dict.fromkeys(infos[r]["variant"] for r in run_ids))
     widths = [w for m in present for w in OPTION_WIDTHS[m]]
-    c = st.columns([*widths, 1, 1.1])
+    variant_width = [1.2] if variant_panels.views_for(variants) else []
+    c = st.columns([*widths, *variant_width, 1, 1.1])
     opts: dict[str, Any] = {"underlay": "nothing", "beside": False, "arrows": False, "contours": False}
     at = 0
     for m in present:  # each modality's controls, only where a run of it is shown
         opts.update(OPTIONS[m](c[at:at + len(OPTION_WIDTHS[m])]))
         at += len(OPTION_WIDTHS[m])
+    opts.update(variant_panels.options(c[at:at + 1], variants))  # the variants' views, where a shown run has one
+    at += len(variant_width)
     opts["per_row"] = c[at].selectbox("Panels a row", (1, 2, 3, 4, 5, 6), key=widgets.initial(KEEP + "per_row", 4))
     opts["loss_metric"] = c[at + 1].selectbox("Loss chart", (*LOSS_METRICS, None), key=KEEP + "loss",
                                               format_func=lambda m: m or "none")

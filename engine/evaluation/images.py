@@ -134,7 +134,7 @@ class ImagesEvaluation:
             values = dict.fromkeys(IMAGE_KEYS, math.nan)
         found = log_probs.argmax(1)
         counts = np.bincount(found, minlength=self.dataset.n_classes)
-        arrays = {"samples": {"x": grid.astype(np.float32)},
+        arrays = {"samples": {"x": grid.astype(np.float32), **self.variant.conditions(self.latent, len(grid))},
                   "classes": {"counts": counts, "data": self.dataset.class_shares()}}
         if finite:  # the variant's own measures (the plain GAN has none)
             context = Context(self.latent, found, torch.from_numpy(np.concatenate(kept)).to(self.device),

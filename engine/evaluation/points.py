@@ -141,7 +141,8 @@ class PointsEvaluation:
         metrics and no D*, but D's field is still kept."""
         fake = sample(self.z)
         values: dict[str, float] = {}
-        arrays: dict[str, dict[str, np.ndarray]] = {"samples": {"x": fake}}
+        arrays: dict[str, dict[str, np.ndarray]] = {"samples": {"x": fake, **self.variant.conditions(self.latent,
+                                                                                                     len(fake))}}
         finite = bool(np.isfinite(fake).all())
         if finite:
             d = dict(d_real=self.d(D, self.real), d_fake=self.d(D, fake)) if self.judges_x else {}

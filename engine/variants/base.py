@@ -101,7 +101,12 @@ class Unconditional:
                 batch: Batch) -> Tensor | float:
         return 0.0
 
-    # ----- what it measures at every evaluation -----
+    # ----- what it logs and measures at every evaluation -----
+    def conditions(self, latent: Latent, n: int) -> dict[str, np.ndarray]:
+        """What the first n rows of a latent condition G's samples on, for the samples snapshot (the Gallery's view
+        by label or code): cgan's and acgan's `labels`, infogan's `codes`; nothing for the plain GAN."""
+        return {}
+
     def measure(self, G_sample, D: nn.Module, G: nn.Module, context) -> tuple[dict[str, float], dict[str, dict]]:
         """(metrics, arrays by artifact folder) of the variant's own; the plain GAN has none."""
         return {}, {}

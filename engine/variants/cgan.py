@@ -52,7 +52,10 @@ class ConditionalGAN(Unconditional):
         return Judged(D(x_in, latent.y))
 
     def critic(self, D, batch):
-        return lambda x: D(x, batch.y)  # interpolates between real and fake rows are judged under the real label
+        return lambda x: D(x, batch.y)
+
+    def conditions(self, latent: Latent, n: int) -> dict[str, Any]:
+        return {"labels": latent.y[:n].cpu().numpy()}  # interpolates between real and fake rows are judged under the real label
 
     def measure(self, sample, D, G, context) -> tuple[dict[str, float], dict[str, Any]]:
         return label_measures(context)

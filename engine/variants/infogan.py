@@ -74,6 +74,9 @@ class InfoGAN(Unconditional):
     def judge_fake(self, D, x_in: Tensor, latent: Latent) -> Judged:
         return Judged(*D.judge(x_in))
 
+    def conditions(self, latent: Latent, n: int) -> dict[str, Any]:
+        return {"codes": latent.cat[:n].cpu().numpy()}
+
     def d_extra(self, real: Judged, fake: Judged, batch, latent: Latent) -> Tensor:
         return info_loss(fake.aux, latent, self.cfg.info_cat_weight, self.cfg.info_cont_weight)
 
