@@ -131,11 +131,14 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--budget", type=float, default=1.0, help="fraction of the protocol's steps (0 < b <= 1)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra override for all")
+    parser.add_argument("--extra-metrics", default="", metavar="KEY,KEY",
+                        help="more columns, e.g. metric/label_accuracy,metric/recon_error (a variant's measures)")
     parser.add_argument("--title", default=None)
     parser.add_argument("--out", default=str(REPO / "docs" / "results.md"))
     args = parser.parse_args()
     if not 0 < args.budget <= 1:
         parser.error("--budget: must be in (0, 1]")
+    METRICS.extend((key, key.split("/", 1)[1]) for key in args.extra_metrics.split(",") if key)
     presets = (args.presets or PROTOCOL_PRESET[args.protocol]).split(",")
     datasets = args.datasets.split(",")
     extra_set = dict(s.split("=", 1) for s in args.set)
