@@ -244,6 +244,14 @@ def test_a_bigan_whose_encoder_inverts_g_exactly_reconstructs_with_error_zero():
     np.testing.assert_allclose(arrays["reconstructions"]["x_hat"], arrays["reconstructions"]["x"], atol=1e-5)
 
 
+def test_mnist_and_fashion_mnist_are_each_others_anomalies():
+    from engine.evaluation.images import outlier_images
+
+    torch.testing.assert_close(outlier_images("mnist", 10), get_dataset("fashion-mnist").heldout(10).x)
+    torch.testing.assert_close(outlier_images("fashion-mnist", 10), get_dataset("mnist").heldout(10).x)
+    assert outlier_images("digits", 10) is None and outlier_images("stacked-mnist", 10) is None
+
+
 def test_far_points_are_farther_than_six_sigma_from_every_mode():
     ring = get_dataset("ring")
     pts = far_points(ring, 500, torch.Generator().manual_seed(0))

@@ -33,6 +33,7 @@ class DatasetEntry:
     n_classes: int  # its classes (the toy mixtures' modes), 0 for none: known without building it, as the shape
     needs: tuple[Path, ...] = ()  # files the builder reads, where a package outside pip provides them
     install: str = ""  # the command that installs them
+    outliers: str = ""  # a data set of the same shape whose held-out images are this one's anomalies (AUROCs)
 
 
 DATASETS: dict[str, DatasetEntry] = {
@@ -41,9 +42,10 @@ DATASETS: dict[str, DatasetEntry] = {
     "spiral": DatasetEntry("engine.data.toy:spiral", "points", (2,), 0),
     "moons": DatasetEntry("engine.data.toy:moons", "points", (2,), 0),
     "digits": DatasetEntry("engine.data.images:digits", "images", (1, 8, 8), 10),
-    "mnist": DatasetEntry("engine.data.images:mnist", "images", (1, 28, 28), 10),
+    "mnist": DatasetEntry("engine.data.images:mnist", "images", (1, 28, 28), 10, outliers="fashion-mnist"),
     "fashion-mnist": DatasetEntry("engine.data.images:fashion_mnist", "images", (1, 28, 28), 10,
-                                  tuple(FASHION_DIR / f for f in FASHION_FILES), "apt-get install dataset-fashion-mnist"),
+                                  tuple(FASHION_DIR / f for f in FASHION_FILES), "apt-get install dataset-fashion-mnist",
+                                  outliers="mnist"),
     "stacked-mnist": DatasetEntry("engine.data.images:stacked_mnist", "images", (3, 28, 28), 1000),
 }
 

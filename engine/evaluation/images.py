@@ -57,6 +57,17 @@ def _score_all(scorer: Scorer, images: Callable[[int, int], Tensor], n: int) -> 
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
+def outlier_images(name: str, n: int) -> Tensor | None:
+    """The first n held-out images of the data set registered as this one's anomalies (mnist's are fashion-mnist's
+    and the other way round), None where there is none or it is not installed."""
+    from engine.data import DATASETS, get_dataset, missing
+
+    other = DATASETS[name].outliers
+    if not other or missing(other):
+        return None
+    return get_dataset(other).heldout(n).x
+
+
 def reference_scores(dataset) -> dict[str, float]:
     """The real data's own metrics (real training images against held-out ones) under the data set's classifier,
     as reference/<name>; cached on disk beside the classifier."""
@@ -99,6 +110,7 @@ class ImagesEvaluation:
         self.z = self.latent.g_in
         self.real_features = _heldout_scores(dataset.name, self.sizes.features)[1]
         self.heldout = dataset.heldout(self.sizes.features)
+        self.outliers = outlier_images(dataset.name, self.sizes.kid_subset)
 
     def baseline(self) -> tuple[dict[str, float], dict[str, str]]:
         values = {"classifier/accuracy": self.scorer.accuracy, **reference_scores(self.dataset)}
@@ -140,7 +152,7 @@ class ImagesEvaluation:
             context = Context(self.latent, found, torch.from_numpy(np.concatenate(kept)).to(self.device),
                               self.dataset.n_classes, self.classify, Batch(self.heldout.x.to(self.device),
                                                                            self.heldout.y.to(self.device)),
-                              None, self.device)
+                              None if self.outliers is None else self.outliers.to(self.device), self.device)
             extra, extra_arrays = self.variant.measure(sample, D, G, context)
             values.update(extra)
             arrays.update(extra_arrays)

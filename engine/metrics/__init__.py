@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 
+from engine.metrics.conditional import CONDITIONAL_RANGES
 from engine.metrics.frechet import frechet_distance
 from engine.metrics.images import IMAGE_RANGES
 from engine.metrics.inputs import ArrayLike, as_points
@@ -147,7 +148,7 @@ def value_range(key: str, mixture: Mixture | None = None) -> tuple[float, float]
     """(low, high) of the values the logged metric `key` can take, from its registry row: -inf / inf where it is
     unbounded, where no registered metric returns `key`, and where a bound depends on the data set and no mixture
     is given."""
-    for ranges in [*(metric.ranges for metric in METRICS.values()), IMAGE_RANGES]:  # points' rows, then images'
+    for ranges in [*(metric.ranges for metric in METRICS.values()), IMAGE_RANGES, CONDITIONAL_RANGES]:
         if key in ranges:
             lo, hi = ranges[key]
             break

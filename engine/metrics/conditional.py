@@ -14,8 +14,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
-from sklearn.metrics import roc_auc_score
+
+# The possible values of the variants' metric keys (engine/variants/measures.py), read by metrics.value_range: the
+# bound is at most H(c) = ln K, which depends on the run's code, so it is left open.
+CONDITIONAL_RANGES = {"metric/label_accuracy": (0.0, 1.0), "metric/code_accuracy": (0.0, 1.0),
+                      "metric/info_bound": (None, None), "metric/info_entropy": (0.0, None),
+                      "metric/recon_error": (0.0, None), "metric/recon_same_class": (0.0, 1.0),
+                      "anomaly/d_auroc": (0.0, 1.0), "anomaly/recon_auroc": (0.0, 1.0)}
 
 
 def confusion(labels: np.ndarray, found: np.ndarray, n_classes: int) -> np.ndarray:
@@ -52,6 +57,8 @@ def matched_accuracy(codes: np.ndarray, found: np.ndarray, n_codes: int, n_class
     """The share of samples whose code is matched to their found class under the best one-to-one matching of
     codes to classes; found = n_classes (no class) never matches. With more codes than classes the extra codes
     stay unmatched (and count as wrong), and likewise classes."""
+    from scipy.optimize import linear_sum_assignment  # here: the ranges above are read without scipy
+
     table = np.zeros((n_codes, n_classes + 1), dtype=np.int64)
     np.add.at(table, (np.asarray(codes, dtype=np.int64), np.asarray(found, dtype=np.int64)), 1)
     rows, cols = linear_sum_assignment(table[:, :n_classes], maximize=True)
@@ -60,6 +67,8 @@ def matched_accuracy(codes: np.ndarray, found: np.ndarray, n_codes: int, n_class
 
 def auroc(normal: np.ndarray, anomalous: np.ndarray) -> float:
     """P(score of an anomaly > score of a normal sample), ties counting half: 1 when the scores separate them."""
+    from sklearn.metrics import roc_auc_score  # here: the ranges above are read without scikit-learn
+
     normal, anomalous = np.asarray(normal, dtype=np.float64), np.asarray(anomalous, dtype=np.float64)
     if not (np.isfinite(normal).all() and np.isfinite(anomalous).all()):
         return math.nan

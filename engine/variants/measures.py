@@ -1,8 +1,9 @@
 """What the conditional and inference variants measure at every evaluation, on what the modality's evaluation
 gives them (`Context`): the fixed evaluation latent (balanced labels or codes), the class found in each of G's
 samples at it (points: the mode within 3 sigma, else none; images: the data set's classifier), a way to classify
-any samples, held-out real data with its labels, and, where the modality has them, anomalies (points far from
-every mode). The numbers themselves are engine/metrics/conditional.py's.
+any samples, held-out real data with its labels, and anomalies where there are any: points farther than 6 sigma
+from every mode, or the held-out images of the data set registered as this one's outliers (mnist and
+fashion-mnist are each other's). The numbers themselves are engine/metrics/conditional.py's.
 
 Metric keys: metric/label_accuracy (cgan, acgan), metric/info_bound and metric/info_entropy, metric/code_accuracy
 (infogan), metric/recon_error and metric/recon_same_class (bigan), anomaly/d_auroc (a D that judges x, or BiGAN's
