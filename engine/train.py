@@ -152,7 +152,7 @@ class Trainer:
         else:
             fake_j = self.variant.judge_fake(d, fake_in, latent)
             total = self.variant.source_weight * self.loss_fn(fake_j.score.detach(), fake_j.score, self.real_target).g
-            total = total + self.variant.g_extra(fake_j, latent, self.D, self.G, self.d_input(real.x), real)
+            total = total + self.variant.g_extra(fake_j, latent, self.D, self.G, real, self.d_input)
         if self.hist is not None:
             total = total + self.hist.penalty(self.g_params, self.hist.g_means)
         return total

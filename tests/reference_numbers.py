@@ -38,12 +38,14 @@ TRICKS = {
 
 
 def cases() -> dict[str, tuple[str, dict[str, Any]]]:
-    """Case name -> (preset, overrides): every points preset on ring and grid, then the trick configs. (The image
-    presets came after the recording; tests/test_images.py holds them to their own known answers.)"""
+    """Case name -> (preset, overrides): every points preset of the plain GAN on ring and grid, then the trick
+    configs. (The image presets, the variants' presets and the lp penalty came after the recording;
+    tests/test_images.py and tests/test_variants.py hold them to their own known answers.)"""
     from engine.data import DATASETS
     from engine.presets import PRESETS
 
-    points = [p for p, spec in PRESETS.items() if DATASETS[spec["set"].get("dataset", "ring")].modality == "points"]
+    points = [p for p, spec in PRESETS.items() if DATASETS[spec["set"].get("dataset", "ring")].modality == "points"
+              and spec["set"].get("variant", "gan") == "gan" and spec["set"].get("penalty") != "lp"]
     out = {f"{p}-{d}": (p, {**SMALL, "dataset": d}) for p in points for d in ("ring", "grid")}
     out.update({name: (preset, {**SMALL, **extra}) for name, (preset, extra) in TRICKS.items()})
     return out

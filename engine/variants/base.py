@@ -7,7 +7,7 @@ and the data set alone, and the dashboard rebuilds it to sample a checkpoint.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -97,8 +97,10 @@ class Unconditional:
     def d_extra(self, real: Judged, fake: Judged, batch: Batch, latent: Latent) -> Tensor | float:
         return 0.0
 
-    def g_extra(self, fake: Judged, latent: Latent, D: nn.Module, G: nn.Module, real_in: Tensor,
-                batch: Batch) -> Tensor | float:
+    def g_extra(self, fake: Judged, latent: Latent, D: nn.Module, G: nn.Module, batch: Batch,
+                d_input: Callable[[Tensor], Tensor]) -> Tensor | float:
+        """G's extra terms; d_input(x) is what D sees of a real x (noised, packed), called only by a variant that
+        needs the real batch (BiGAN's encoder side), so that the others draw no extra noise."""
         return 0.0
 
     # ----- what it logs and measures at every evaluation -----

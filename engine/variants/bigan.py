@@ -79,8 +79,8 @@ class BiGAN(Unconditional):
     def judge_fake(self, D, x_in: Tensor, latent: Latent) -> Judged:
         return Judged(D(x_in, latent.z))
 
-    def g_extra(self, fake: Judged, latent: Latent, D, G, real_in: Tensor, batch) -> Tensor:
-        real = self.judge_real(D, G, real_in, batch, for_g=True).score
+    def g_extra(self, fake: Judged, latent: Latent, D, G, batch, d_input) -> Tensor:
+        real = self.judge_real(D, G, d_input(batch.x), batch, for_g=True).score
         return self.loss.fn(real.detach(), opposite(self.loss.d_output, real), 1.0).g
 
     def measure(self, sample, D, G, context) -> tuple[dict[str, float], dict[str, Any]]:
