@@ -66,6 +66,12 @@ def page(server):
         browser.close()
 
 
+def _open(page, url: str, heading: str) -> None:
+    page.goto(url)
+    page.get_by_role("heading", name=heading).wait_for()
+    idle(page)
+
+
 def _captions(page) -> list[str]:
     return page.evaluate(CAPTIONS_JS)
 
@@ -148,9 +154,7 @@ def test_gallery_shows_image_grids_under_the_one_slider_beside_a_points_run(serv
 
 def test_artifacts_preview_an_image_snapshot_and_sample_an_image_checkpoint(server, page, tmp_path):
     url, _, runs = server
-    page.goto(f"{url}/artifacts?run={runs[0]}")
-    page.get_by_role("heading", name="Artifacts").wait_for()
-    idle(page)
+    _open(page, f"{url}/artifacts?run={runs[0]}", "Artifacts")
     _choose(page, "Preview", "samples/step_0000020.png", exact=False)
     page.get_by_role("heading", name="samples/step_0000020.png").wait_for()
     idle(page)
@@ -184,9 +188,7 @@ def test_launch_form_shows_an_image_presets_fields_and_launches_what_it_shows(se
     from engine.presets import PRESETS
 
     url, uri, runs = server
-    page.goto(f"{url}/launch")
-    page.get_by_role("heading", name="Launch").wait_for()
-    idle(page)
+    _open(page, f"{url}/launch", "Launch")
     _choose(page, "Preset", f"dcgan — {PRESETS['dcgan']['doc']}")
     _choose(page, "dataset", "digits")
     page.get_by_role("tab", name="Generator").click()

@@ -15,6 +15,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard import data, figures, image_panels
+from engine.variants import VARIANTS
 
 KEEP = "keep.artifacts."  # app.py keeps widget keys with the "keep." prefix across page visits
 RUN_KEY, FILE_KEY, SAMPLE_KEY = KEEP + "run", KEEP + "file", "artifacts.sample_request"
@@ -132,12 +133,15 @@ def checkpoint_preview(run_id: str, path: str, summary: dict[str, Any]) -> None:
         st.markdown("**Sample this checkpoint**")
         c = st.columns(4)
         # No min/max: the browser would keep an out-of-range number in the box and sample the last accepted one.
-        form = SAMPLE_FORMS[data.modality(cfg.get("dataset", "")) or "points"]
+        form = dict(SAMPLE_FORMS[data.modality(cfg.get("dataset", "")) or "points"])
+        variant = VARIANTS.get(cfg.get("variant", "gan"))
+        form["gradients"] &= variant is None or variant.judges_x  # cGAN's D(x, y), BiGAN's D(x, z): no ∇D of x
         seed = c[0].number_input("Seed", value=0, step=1)
         count = c[1].number_input("Count", value=form["count"], step=form["count_step"])
         ema = c[2].toggle("EMA generator", value=summary["has_G_ema"], disabled=not summary["has_G_ema"])
         grads = c[3].toggle("∇D arrows (autograd)", value=form["gradients"], disabled=not form["gradients"],
-                            help="Points only: images have no plane to draw D's gradient on.")
+                            help="Points, and a D that judges a point alone: images have no plane to draw D's "
+                                 "gradient on, and cGAN's and BiGAN's D judge pairs.")
         if st.form_submit_button("Sample"):
             st.session_state[SAMPLE_KEY] = (run_id, path, int(seed), int(count), bool(ema), bool(grads))
     problems = [f"{label}: {value} is out of range, allowed {lo} to {hi:,}" for label, value, lo, hi in
