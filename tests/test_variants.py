@@ -325,6 +325,15 @@ def test_each_variant_logs_its_measures_and_snapshots(variant):
         table = logger.npz["confusion/step_0000006.npz"]["counts"]
         assert table.shape == (25, 26) and table.sum() == cfg.eval_samples
         assert (table.sum(1) == cfg.eval_samples // 25).all()  # balanced labels: 8 samples a label
+        # the table from its definition, on the logged samples and labels: the mode within 3 sigma, else none
+        snap = logger.npz["samples/step_0000006.npz"]
+        grid = get_dataset("grid")
+        dist = np.sqrt(((snap["x"][:, None, :] - grid.means[None]) ** 2).sum(-1))
+        found = np.where(dist.min(1) < 3 * grid.sigma, dist.argmin(1), 25)
+        by_hand = np.zeros((25, 26), dtype=np.int64)
+        np.add.at(by_hand, (snap["labels"], found), 1)
+        np.testing.assert_array_equal(table, by_hand)
+        assert result.last_metrics["metric/label_accuracy"] == pytest.approx(np.mean(np.diag(by_hand) / 8))
 
 
 @pytest.mark.parametrize("variant", [v for v in VARIANTS if v != "gan"])
