@@ -14,10 +14,12 @@ once per machine and cached beside the classifier.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 from functools import lru_cache
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -68,11 +70,19 @@ def outlier_images(name: str, n: int) -> Tensor | None:
     return get_dataset(other).heldout(n).x
 
 
+def metrics_version() -> str:
+    """A hash of the code that computes the image metrics: a cached reference is stale once any of it changes."""
+    folder = Path(__file__).resolve().parent.parent / "metrics"
+    sources = [folder / name for name in ("images.py", "knn.py", "frechet.py")]
+    return hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:10]
+
+
 def reference_scores(dataset) -> dict[str, float]:
     """The real data's own metrics (real training images against held-out ones) under the data set's classifier,
-    as reference/<name>; cached on disk beside the classifier."""
+    as reference/<name>; cached on disk beside the classifier, keyed by the classifier and the metrics' code."""
     scorer = Scorer(dataset)
-    path = cache_path(dataset.classifier_data or dataset.name).with_name(f"reference-{dataset.name}-{scorer.key}.json")
+    path = cache_path(dataset.classifier_data or dataset.name).with_name(
+        f"reference-{dataset.name}-{scorer.key}-{metrics_version()}.json")
     if path.exists():
         return json.loads(path.read_text())
     sizes = dataset.sizes
