@@ -3,8 +3,9 @@ evaluation is a registry entry (EVALUATIONS) built from the config and the data 
 
 - `baseline() -> (values, tags)`: what is logged once per run, before training (the image track's classifier key
   and accuracy, the real data's own scores);
-- `run(D, sample) -> Evaluated`: the metrics of G's samples (`sample(z)` gives G's, or its EMA's, output as numpy)
-  and the snapshot: arrays and pictures by artifact folder (tracking.SNAPSHOT_FOLDERS).
+- `run(D, sample, G) -> Evaluated`: the metrics of G's samples (`sample(z)` gives G's, or its EMA's, output as
+  numpy; G is that module) and the snapshot: arrays and pictures by artifact folder (tracking.SNAPSHOT_FOLDERS),
+  with the variant's own measures (engine/variants/measures.py) on what the modality gives them (a Context).
 
 points.py: the samples, D and D* on the data plane's grid, every toy metric (and the one D-on-points function the
 dashboard's checkpoint sampling shares). images.py: a fixed-latent grid of samples, the class histogram, the
