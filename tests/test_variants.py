@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from test_train import RecordingLogger
+from test_train import FAST, RecordingLogger, collect
 
 from engine.config import ConfigError, build_config
 from engine.data import Batch, get_dataset
@@ -353,3 +353,22 @@ def test_a_conditional_g_learns_its_labels_on_the_ring():
                               "lr_g": 1e-3, "lr_d": 1e-3, "batch_size": 256, "eval_samples": 800})
     result = train(cfg, RecordingLogger())
     assert result.last_metrics["metric/label_accuracy"] > 0.9  # 0.995 when written
+
+
+@pytest.mark.parametrize("variant", ["cgan", "infogan", "bigan"])
+def test_a_variant_run_resumes_bit_for_bit(variant):
+    """The variant's extra modules (projection embedding, Q's head, the encoder) live in G's and D's modules, so the
+    checkpoint holds them and a resumed run continues exactly where the stopped one was."""
+    extra = {"projection": True} if variant == "cgan" else {}
+    cfg = build_config(None, {"dataset": "grid", "variant": variant, "steps": 30, "batch_size": 32, **FAST, "ema": 0.9,
+                              **extra})
+    _, straight = collect(cfg)
+    logger, calls = RecordingLogger(), {"n": 0}
+
+    def stop():
+        calls["n"] += 1
+        return calls["n"] > 15
+
+    assert train(cfg, logger, should_stop=stop).step == 15
+    _, resumed = collect(cfg, resume_state=logger.torch["checkpoints/last.pt"])
+    assert resumed == [entry for entry in straight if entry[0] > 15]
