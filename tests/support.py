@@ -144,6 +144,18 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 needs_chromium = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium at /usr/bin/chromium")
 
 
+def open_browser(pw, width: int = 1400, height: int = 1000, timeout_s: float = 90):
+    """(browser, page): Debian's chromium headless with a page of this viewport, whose waits and expectations
+    allow timeout_s (a loaded 2-core machine: imports and first runs take a while)."""
+    from playwright.sync_api import expect
+
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.set_default_timeout(timeout_s * 1000)
+    expect.set_options(timeout=timeout_s * 1000)
+    return browser, page
+
+
 def idle(page, timeout_s: float = 90) -> None:
     """Wait until Streamlit has finished running the script (it shows its status widget while one runs)."""
     page.wait_for_timeout(300)

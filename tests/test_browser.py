@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
-from support import CHROMIUM, CHROMIUM_ARGS, idle, needs_chromium, no_traceback, streamlit_server
+from support import idle, needs_chromium, no_traceback, open_browser, streamlit_server
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -46,10 +46,7 @@ def test_launch_watch_and_compare_a_short_run(server, tmp_path):
 
     base, uri = server
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(90_000)
-        expect.set_options(timeout=90_000)  # a loaded 2-core machine: imports and the first run take a while
+        browser, page = open_browser(pw)
 
         # --- Launch: a tiny run of the ns preset ---
         page.goto(f"{base}/launch")

@@ -14,8 +14,8 @@ import os
 import re
 
 import pytest
-from support import (CHROMIUM, CHROMIUM_ARGS, REPO, idle, kill_groups, needs_chromium, no_traceback,
-                     processes_using, server_log_problems, streamlit_server, train_tracked, wait_for)
+from support import (REPO, idle, kill_groups, needs_chromium, no_traceback, open_browser, processes_using,
+                     server_log_problems, streamlit_server, train_tracked, wait_for)
 
 pytest.importorskip("playwright.sync_api")
 pytestmark = needs_chromium
@@ -55,13 +55,10 @@ def server(tmp_path_factory):
 
 @pytest.fixture
 def page(server):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 2400})
-        page.set_default_timeout(90_000)
-        expect.set_options(timeout=90_000)
+        browser, page = open_browser(pw, 1500, 2400)
         yield page
         browser.close()
 

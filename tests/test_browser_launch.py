@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from support import (CHROMIUM, CHROMIUM_ARGS, REPO, idle, kill_groups, needs_chromium, no_traceback,
-                     processes_using, server_log_problems, streamlit_server, wait_for)
+from support import (REPO, idle, kill_groups, needs_chromium, no_traceback, open_browser, processes_using,
+                     server_log_problems, streamlit_server, wait_for)
 
 pytest.importorskip("playwright.sync_api")
 pytestmark = needs_chromium
@@ -42,10 +42,7 @@ def launch_page(server):
 
     url, uri = server
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1100})
-        page.set_default_timeout(90_000)
-        expect.set_options(timeout=90_000)
+        browser, page = open_browser(pw, 1400, 1100)
         page.goto(f"{url}/launch")
         idle(page)
         expect(page.get_by_role("heading", name="Launch")).to_be_visible()

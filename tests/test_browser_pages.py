@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from support import (CHROMIUM, CHROMIUM_ARGS, REPO, idle, needs_chromium, no_traceback, server_log_problems,
-                     store_env, streamlit_server, train_tracked)
+from support import (REPO, idle, needs_chromium, no_traceback, open_browser, server_log_problems, store_env,
+                     streamlit_server, train_tracked)
 
 pytest.importorskip("playwright.sync_api")
 pytestmark = needs_chromium
@@ -44,16 +44,6 @@ def _env(uri: str) -> dict[str, str]:
     return env
 
 
-def _browser(pw):
-    from playwright.sync_api import expect
-
-    browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(90_000)
-    expect.set_options(timeout=90_000)
-    return browser, page
-
-
 def _open(page, url: str, heading: str) -> None:
     from playwright.sync_api import expect
 
@@ -83,7 +73,7 @@ def test_every_page_opens_by_its_own_url_on_a_fresh_and_a_running_server(store, 
 
     folder, uri, (a, b) = store
     with sync_playwright() as pw:
-        browser, page = _browser(pw)
+        browser, page = open_browser(pw)
         # a brand-new server whose first request is /runs (bug: "Page not found"), with the app's own navigation
         # from the first paint (bug: a plain-text "app, artifacts, compare, ..." sidebar for seconds)
         (tmp_path / "fresh-runs").mkdir()
@@ -128,7 +118,7 @@ def page(server):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser, page = _browser(pw)
+        browser, page = open_browser(pw)
         yield page
         browser.close()
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from support import (CHROMIUM, CHROMIUM_ARGS, REPO, idle, needs_chromium, no_traceback, server_log_problems,
-                     store_env, streamlit_server, train_tracked)
+from support import (REPO, idle, needs_chromium, no_traceback, open_browser, server_log_problems, store_env,
+                     streamlit_server, train_tracked)
 from test_browser_images import _choose, _wait_captions
 
 pytest.importorskip("playwright.sync_api")
@@ -42,9 +42,7 @@ def test_variant_views_follow_the_one_slider(server, tmp_path):
 
     url, runs = server
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 2600})
-        page.set_default_timeout(90_000)
+        browser, page = open_browser(pw, 1500, 2600)
         page.goto(f"{url}/gallery?runs={','.join(runs)}")
         _wait_captions(page, "t.filter(x => x.includes(' — step 40')).length === 3")
         idle(page)

@@ -66,7 +66,6 @@ def points_info(dataset: str) -> dict[str, Any]:
                 contours=contours if figures.contours_resolve(cell, m.sigma, m.has_modes) else None)
 
 
-JUDGED_PAIRS = {"cgan": "(x, label) pairs", "bigan": "(x, z) pairs"}  # the caption's words for a D of no x alone
 UNKNOWN_DATA = dict(means=None, sigma=None, bounds=None, has_modes=False, n_modes=0, contours=None, cell=None,
                     width=None, has_field=True)
 
@@ -86,7 +85,7 @@ def run_infos(df: pd.DataFrame) -> dict[str, dict[str, Any]]:
         entry = VARIANTS.get(info["variant"])
         if entry is not None and not entry.judges_x:  # cGAN's D(x, y), BiGAN's D(x, z): no field of D alone
             info["has_field"] = False
-            info["no_field"] = f"no D field: this {info['variant']} D judges {JUDGED_PAIRS.get(info['variant'], 'pairs')}"
+            info["no_field"] = f"no D field: this {info['variant']} D judges {entry.judges}"
         infos[row["run_id"]] = info
     return infos
 

@@ -119,8 +119,10 @@ class ImagesEvaluation:
         self.latent = self.variant.latent(self.sizes.generated, gen, device, balanced=True)
         self.z = self.latent.g_in
         self.real_features = _heldout_scores(dataset.name, self.sizes.features)[1]
-        self.heldout = dataset.heldout(self.sizes.features)
-        self.outliers = outlier_images(dataset.name, self.sizes.kid_subset)
+        heldout = dataset.heldout(self.sizes.features)
+        self.heldout = Batch(heldout.x.to(device), heldout.y.to(device))
+        outliers = outlier_images(dataset.name, self.sizes.kid_subset)
+        self.outliers = None if outliers is None else outliers.to(device)
 
     def baseline(self) -> tuple[dict[str, float], dict[str, str]]:
         values = {"classifier/accuracy": self.scorer.accuracy, **reference_scores(self.dataset)}
@@ -160,9 +162,7 @@ class ImagesEvaluation:
                   "classes": {"counts": counts, "data": self.dataset.class_shares()}}
         if finite:  # the variant's own measures (the plain GAN has none)
             context = Context(self.latent, found, torch.from_numpy(np.concatenate(kept)).to(self.device),
-                              self.dataset.n_classes, self.classify, Batch(self.heldout.x.to(self.device),
-                                                                           self.heldout.y.to(self.device)),
-                              None if self.outliers is None else self.outliers.to(self.device), self.device)
+                              self.dataset.n_classes, self.classify, self.heldout, self.outliers, self.device)
             extra, extra_arrays = self.variant.measure(sample, D, G, context)
             values.update(extra)
             arrays.update(extra_arrays)

@@ -22,7 +22,7 @@ from engine.config import TrainConfig
 from engine.data import Batch
 from engine.evaluation.base import EVAL_SEED_OFFSET, Evaluated
 from engine.losses import LOSSES, d_probability
-from engine.metrics.modes import HQ_SIGMAS
+from engine.metrics.modes import hq_mode
 from engine.nets import pack
 from engine.variants.base import Latent
 from engine.variants.measures import Context
@@ -128,11 +128,7 @@ class PointsEvaluation:
 
     def classify(self, x: Tensor | np.ndarray) -> np.ndarray:
         """The mode within 3 sigma of each point (toy-protocol.md's high quality), n_modes where none is."""
-        pts = torch.as_tensor(np.asarray(x.cpu() if isinstance(x, Tensor) else x), dtype=torch.float64)
-        dist = torch.cdist(pts, torch.as_tensor(self.dataset.means))
-        nearest = dist.argmin(1)
-        near = dist.gather(1, nearest[:, None]).squeeze(1) < HQ_SIGMAS * self.dataset.sigma
-        return torch.where(near, nearest, self.dataset.n_modes).numpy()
+        return hq_mode(self.dataset, x)
 
     def run(self, D: nn.Module, sample: Callable[[Tensor], np.ndarray], G: nn.Module | None = None) -> Evaluated:
         """Metrics of G's samples at self.z (`sample(z)`: G's, or its EMA's, as numpy, and G that module) and the

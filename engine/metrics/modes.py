@@ -48,6 +48,14 @@ def mode_stats(mixture: Mixture, x: ArrayLike) -> dict[str, float]:
     }
 
 
+def hq_mode(mixture: Mixture, x: ArrayLike) -> np.ndarray:
+    """The mode each sample is high quality at (within HQ_SIGMAS sigma of its nearest mode, as mode_stats counts
+    it), n_modes for none: the class found in a conditional G's samples. A non-finite row (a diverged G) has none."""
+    x = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x, dtype=np.float64)
+    nearest, dist = _nearest_mode(mixture, x)
+    return np.where(dist < HQ_SIGMAS * mixture.sigma, nearest, mixture.n_modes)
+
+
 def mode_histogram(mixture: Mixture, x: ArrayLike) -> np.ndarray:
     """(K,) share of all samples whose nearest mode is k."""
     x = as_points(x)

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from engine.config import TrainConfig
-from engine.nets.layers import MinibatchDiscrimination, init_weights
+from engine.nets.layers import MinibatchDiscrimination, ScoringD, init_weights
 
 
 def base_size(size: int, stages: int) -> int:
@@ -53,7 +53,7 @@ class Generator(nn.Module):
         return self.net(self.project(z).view(-1, self.top, *self.base))
 
 
-class Discriminator(nn.Module):
+class Discriminator(ScoringD):
     def __init__(self, cfg: TrainConfig, shape: tuple[int, int, int], d_in_extra: int = 0):
         super().__init__()
         channels, height, width = shape
@@ -77,22 +77,10 @@ class Discriminator(nn.Module):
             for layer in [m for m in self.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]:
                 spectral_norm(layer)
 
-    def features(self, x: Tensor) -> Tensor:
-        return self.body(x)
-
-    def hidden(self, x: Tensor, reference: Tensor | None = None) -> Tensor:
-        """What the head reads: the flattened last convolution, with minibatch discrimination's statistics."""
-        h = self.body(x)
-        if self.mbd is not None:
-            h = self.mbd(h, None if reference is None else self.body(reference))
-        return h
-
-    def forward(self, x: Tensor, reference: Tensor | None = None) -> Tensor:
-        return self.head(self.hidden(x, reference)).squeeze(-1)
 
 
 def build(cfg: TrainConfig, shape: tuple[int, ...], g_in: int | None = None,
           d_in_extra: int = 0) -> tuple[Generator, Discriminator]:
     """G from g_in numbers (z_dim unless a variant adds a condition); D from the image's channels (times pack)
     and d_in_extra channels of a condition, broadcast over the image."""
-    return Generator(cfg, shape, g_in or cfg.z_dim), Discriminator(cfg, shape, d_in_extra)
+    return Generator(cfg, shape, g_in), Discriminator(cfg, shape, d_in_extra)

@@ -81,6 +81,34 @@ class MinibatchDiscrimination(nn.Module):
         return torch.cat([h, o.T], dim=1)
 
 
+class ScoringD(nn.Module):
+    """What every architecture's D shares once it has built its `body` (samples -> features), its `mbd` (minibatch
+    discrimination or None) and its `head` (-> one score): the features the head reads, and the score.
+
+    With minibatch discrimination each row's statistics come from the other rows of x, or from the `reference`
+    rows (packed, like x) when given; without it D is a function of each row alone and `reference` changes
+    nothing. The variants' heads (engine/variants) read `hidden` too."""
+
+    body: nn.Module
+    mbd: nn.Module | None
+    head: nn.Module
+
+    def features(self, x: Tensor) -> Tensor:
+        """The body's features (feature matching)."""
+        return self.body(x)
+
+    def hidden(self, x: Tensor, reference: Tensor | None = None) -> Tensor:
+        """What the head reads: the body's features with minibatch discrimination's statistics appended."""
+        h = self.body(x)
+        if self.mbd is not None:
+            h = self.mbd(h, None if reference is None else self.body(reference))
+        return h
+
+    def forward(self, x: Tensor, reference: Tensor | None = None) -> Tensor:
+        """Raw scores of the rows of x (engine/losses' sign convention)."""
+        return self.head(self.hidden(x, reference)).squeeze(-1)
+
+
 def init_weights(module: nn.Module, scheme: str, std: float, gain: float) -> None:
     """The config's init scheme on every linear and (transposed) convolution layer; biases start at zero."""
     if scheme == "default":

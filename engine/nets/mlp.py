@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from engine.config import TrainConfig
-from engine.nets.layers import Maxout, MinibatchDiscrimination, activation, init_weights
+from engine.nets.layers import Maxout, MinibatchDiscrimination, ScoringD, activation, init_weights
 
 
 class Generator(nn.Module):
@@ -39,7 +39,7 @@ class Generator(nn.Module):
         return self.net(z)
 
 
-class Discriminator(nn.Module):
+class Discriminator(ScoringD):
     """A pack of cfg.pack flat samples (one row of pack * data_dim numbers, and d_in_extra numbers of a condition)
     -> one raw output."""
 
@@ -61,21 +61,6 @@ class Discriminator(nn.Module):
             for layer in [m for m in self.modules() if isinstance(m, nn.Linear)]:
                 spectral_norm(layer)
 
-    def features(self, x: Tensor) -> Tensor:
-        return self.body(x)
-
-    def hidden(self, x: Tensor, reference: Tensor | None = None) -> Tensor:
-        """What the head reads: the body's features, with minibatch discrimination's statistics appended. Each
-        row's statistics come from the other rows of x, or from the `reference` rows (packed, like x) when given;
-        without it D is a function of each row alone and `reference` changes nothing."""
-        h = self.body(x)
-        if self.mbd is not None:
-            h = self.mbd(h, None if reference is None else self.body(reference))
-        return h
-
-    def forward(self, x: Tensor, reference: Tensor | None = None) -> Tensor:
-        """Logits of the rows of x (see `hidden` for `reference`)."""
-        return self.head(self.hidden(x, reference)).squeeze(-1)
 
 
 def build(cfg: TrainConfig, shape: tuple[int, ...], g_in: int | None = None,
@@ -83,4 +68,4 @@ def build(cfg: TrainConfig, shape: tuple[int, ...], g_in: int | None = None,
     """G and D for samples of `shape`, flattened (the points modality: shape (2,)); G takes g_in numbers (z_dim
     unless a variant adds a condition), D takes d_in_extra numbers of a condition after each row."""
     data_dim = math.prod(shape)
-    return Generator(cfg, data_dim, g_in or cfg.z_dim), Discriminator(cfg, data_dim, d_in_extra)
+    return Generator(cfg, data_dim, g_in), Discriminator(cfg, data_dim, d_in_extra)

@@ -35,27 +35,33 @@ class VariantEntry:
     doc: str
     source: str
     needs_classes: bool  # trains on the data's labels, or measures against them: refused on data without classes
-    judges_x: bool  # D scores a sample alone: D against D*, the field of D on the plane, 1 - D(x) as an anomaly score
+    judges: str  # what D scores, in words: "x" alone, or the pairs it judges ("(x, label) pairs")
     snapshots: tuple[str, ...] = ()  # what its evaluations log beyond samples: labels / codes beside them (arrays of
     # the samples snapshot), confusion/ and reconstructions/ snapshots; the Gallery offers the views of these
+
+    @property
+    def judges_x(self) -> bool:
+        """D scores a sample alone: D against D*, the field of D on the plane, 1 - D(x) as an anomaly score."""
+        return self.judges == "x"
 
 
 VARIANTS: dict[str, VariantEntry] = {
     "gan": VariantEntry("engine.variants.base:Unconditional", "G(z) against D(x)", "Goodfellow et al. 2014",
-                        False, True),
+                        False, "x"),
     "cgan": VariantEntry("engine.variants.cgan:ConditionalGAN",
                          "G(z, y) against D(x, y): the label concatenated to both inputs, or projected in D",
-                         "Mirza & Osindero 2014; projection: Miyato & Koyama 2018", True, False,
+                         "Mirza & Osindero 2014; projection: Miyato & Koyama 2018", True, "(x, label) pairs",
                          ("labels", "confusion")),
     "acgan": VariantEntry("engine.variants.acgan:AuxiliaryClassifierGAN",
                           "G(z, y) against D(x) with a class head: L_D = L_S + L_C, L_G = L_C - L_S",
-                          "Odena et al. 2017", True, True, ("labels", "confusion")),
+                          "Odena et al. 2017", True, "x", ("labels", "confusion")),
     "infogan": VariantEntry("engine.variants.infogan:InfoGAN",
                             "G(z, c) against D(x); Q on D's body recovers c, maximising a bound on I(c; G(z, c))",
-                            "Chen et al. 2016", False, True, ("codes",)),
+                            "Chen et al. 2016", False, "x", ("codes",)),
     "bigan": VariantEntry("engine.variants.bigan:BiGAN",
                           "G(z) and an encoder E(x) against D judging (x, E(x)) and (G(z), z)",
-                          "Donahue et al. 2017; Dumoulin et al. 2017 (ALI)", False, False, ("reconstructions",)),
+                          "Donahue et al. 2017; Dumoulin et al. 2017 (ALI)", False, "(x, z) pairs",
+                          ("reconstructions",)),
 }
 
 

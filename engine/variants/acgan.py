@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from engine.nets import build_nets
-from engine.variants.base import Judged, Latent
+from engine.variants.base import Judged, JudgedByHeads, Latent
 from engine.variants.cgan import ConditionalGAN
 from engine.variants.measures import d_anomaly, label_measures
 
@@ -38,7 +38,7 @@ class ClassHeadD(nn.Module):
         return self.judge(x, reference)[0]
 
 
-class AuxiliaryClassifierGAN(ConditionalGAN):
+class AuxiliaryClassifierGAN(JudgedByHeads, ConditionalGAN):
     """G(z, y) against D(x) and its class head (the module docstring)."""
 
     def __init__(self, cfg: Any, dataset):
@@ -48,12 +48,6 @@ class AuxiliaryClassifierGAN(ConditionalGAN):
     def nets(self) -> tuple[nn.Module, nn.Module]:
         G, D = build_nets(self.cfg, self.dataset, g_in=self.cfg.z_dim + self.n_classes)
         return G, ClassHeadD(D, self.n_classes)
-
-    def judge_real(self, D, G, x_in: Tensor, batch, for_g: bool = False) -> Judged:
-        return Judged(*D.judge(x_in))
-
-    def judge_fake(self, D, x_in: Tensor, latent: Latent) -> Judged:
-        return Judged(*D.judge(x_in))
 
     def critic(self, D, batch):
         return D

@@ -36,6 +36,17 @@ class Judged(NamedTuple):
     aux: Any = None
 
 
+class JudgedByHeads:
+    """For a variant whose D judges x alone and has a second head (AC-GAN's classes, InfoGAN's Q): D.judge(x) gives
+    (scores, what the head says) in one pass."""
+
+    def judge_real(self, D, G, x_in: Tensor, batch: Batch, for_g: bool = False) -> Judged:
+        return Judged(*D.judge(x_in))
+
+    def judge_fake(self, D, x_in: Tensor, latent: Latent) -> Judged:
+        return Judged(*D.judge(x_in))
+
+
 def draw_labels(n: int, shares: np.ndarray, generator: torch.Generator | None, balanced: bool) -> Tensor:
     """n labels: drawn from the data's class shares, or, balanced, 0, 1, ..., K-1 over and over (the evaluation's:
     every label gets the same number of samples)."""

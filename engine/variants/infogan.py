@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from engine.nets import build_nets, sample_latent
-from engine.variants.base import Judged, Latent, Unconditional, draw_labels
+from engine.variants.base import Judged, JudgedByHeads, Latent, Unconditional, draw_labels
 from engine.variants.measures import info_measures
 
 
@@ -49,7 +49,7 @@ def info_loss(q: tuple[Tensor, Tensor], latent: Latent, cat_weight: float, cont_
     return loss
 
 
-class InfoGAN(Unconditional):
+class InfoGAN(JudgedByHeads, Unconditional):
     """G(z, c) against D(x) with Q's head (the module docstring)."""
 
     def __init__(self, cfg: Any, dataset):
@@ -67,12 +67,6 @@ class InfoGAN(Unconditional):
         cont = (torch.rand(n, self.n_cont, generator=generator) * 2 - 1).to(device)
         g_in = torch.cat([z, F.one_hot(cat, self.n_cat).float(), cont], 1)
         return Latent(g_in, z, cat=cat, cont=cont)
-
-    def judge_real(self, D, G, x_in: Tensor, batch, for_g: bool = False) -> Judged:
-        return Judged(*D.judge(x_in))
-
-    def judge_fake(self, D, x_in: Tensor, latent: Latent) -> Judged:
-        return Judged(*D.judge(x_in))
 
     def conditions(self, latent: Latent, n: int) -> dict[str, Any]:
         return {"codes": latent.cat[:n].cpu().numpy()}
