@@ -228,7 +228,7 @@ def measure(uri: str, repeats: int, shots: Path | None) -> dict[str, list[float]
             base = f"http://127.0.0.1:{port}"
             page = fresh_page()
             page.goto(f"{base}/runs")
-            page.get_by_text("runs shown").first.wait_for(timeout=60_000)
+            page.get_by_text("Runs 1–").first.wait_for(timeout=60_000)
             return proc, base, page
 
         def stop(proc):
@@ -255,7 +255,7 @@ def measure(uri: str, repeats: int, shots: Path | None) -> dict[str, list[float]
                                            lambda: wait_complete(page, 1, log_y=True)))
                 # ... and coming back to the page from another one, as a user does;
                 page.get_by_role("link", name="Runs").first.click()
-                page.get_by_text("runs shown").first.wait_for(timeout=60_000)
+                page.get_by_text("Runs 1–").first.wait_for(timeout=60_000)
                 out["return"].append(timed(lambda: page.get_by_role("link", name="Compare").first.click(),
                                            lambda: wait_complete(page, 1, log_y=True)))
                 # a browser reload: a new session on warm caches, paying Streamlit's page load again.

@@ -135,10 +135,8 @@ def main() -> None:
 
 def finished_runs_of(sweep_id: str) -> list[tuple[str, list[str]]]:
     """(candidate, finished run ids) of a search sweep, in CANDIDATES order; stopped runs are left out."""
-    c = tracking.client()
-    exps = [e.experiment_id for e in c.search_experiments()]
     found: dict[str, list[str]] = {}
-    for run in c.search_runs(exps, f"tags.`ganboard.sweep` = '{sweep_id}' and attributes.status = 'FINISHED'"):
+    for run in tracking.search_runs(f"tags.`ganboard.sweep` = '{sweep_id}' and attributes.status = 'FINISHED'"):
         found.setdefault(run.data.tags.get("ganboard.candidate", "?"), []).append(run.info.run_id)
     return [(n, found[n]) for n in [*CANDIDATES, *sorted(set(found) - set(CANDIDATES))] if n in found]
 

@@ -272,7 +272,8 @@ def _reference_trace(ref: Mapping[str, Any], x0: float, x1: float) -> go.Scatter
 def curves_figure(series: Sequence[Mapping[str, Any]], *, smoothing: float = 0.0, log_y: bool = False,
                   robust_y: bool = False, x_title: str = "step", y_title: str | None = None,
                   references: Sequence[Mapping[str, Any]] | None = None, title: str | None = None,
-                  webgl: bool = False, height: int | None = None) -> go.Figure:
+                  webgl: bool = False, height: int | None = None, raw_lines: bool = True,
+                  legend: bool = True) -> go.Figure:
     """Line chart of several series with optional smoothing, seed bands, downsampling envelopes and theory lines.
 
     Each series is a dict with `name`, `x`, `y` and optionally `lo`/`hi` (a spread band, e.g. from
@@ -286,7 +287,8 @@ def curves_figure(series: Sequence[Mapping[str, Any]], *, smoothing: float = 0.0
     lines across the x range (non-positive ones are skipped on a log axis). `robust_y` fits the y-axis to the
     1-99 % quantiles of the raw values instead of their extremes. `webgl` draws lines with Scattergl for hundreds
     of runs. Names longer than LEGEND_SIDE_CHARS put the legend under the plot, one entry per row, and add its
-    rows to `height`.
+    rows to `height`. `raw_lines` False leaves the faint raw lines out; `legend` False hides the legend (a
+    chart of a hundred groups, whose names hovering a line shows).
     """
     fig = go.Figure()
     line_cls = go.Scattergl if webgl else go.Scatter
@@ -313,10 +315,11 @@ def curves_figure(series: Sequence[Mapping[str, Any]], *, smoothing: float = 0.0
                 band.meta = {"clipped": cut}
             fig.add_trace(band)
         main_y = y
-        if smoothing > 0:
+        if smoothing > 0 and raw_lines:
             fig.add_trace(line_cls(x=x, y=y, mode="lines", name=f"{name} raw", legendgroup=name, showlegend=False,
                                    line=dict(color=color, width=1, dash=s.get("dash")), opacity=0.3,
                                    hoverinfo="skip"))
+        if smoothing > 0:
             main_y = ema_smooth(y, smoothing)
         fig.add_trace(line_cls(x=x, y=main_y, mode="lines", name=name, legendgroup=name,
                                line=dict(color=color, width=2, dash=s.get("dash")),
@@ -336,16 +339,16 @@ def curves_figure(series: Sequence[Mapping[str, Any]], *, smoothing: float = 0.0
         rng = robust_range(np.concatenate([a.ravel() for a in all_y]), log=log_y)
         if rng is not None:
             fig.update_yaxes(range=list(rng))
-    legend: dict[str, Any] = dict(groupclick="togglegroup")
+    legend_layout: dict[str, Any] = dict(groupclick="togglegroup")
     names = [str(s["name"]) for s in series]
-    if names and max(map(len, names)) > LEGEND_SIDE_CHARS:
+    if legend and names and max(map(len, names)) > LEGEND_SIDE_CHARS:
         # Long group labels beside the plot would squeeze it to a sliver: put them under it, one per row
         # (plotly's automargin takes their rows out of the height, so the height grows by as much).
-        legend.update(orientation="h", x=0, xanchor="left", y=-0.12, yanchor="top", entrywidth=1,
-                      entrywidthmode="fraction")
+        legend_layout.update(orientation="h", x=0, xanchor="left", y=-0.12, yanchor="top", entrywidth=1,
+                             entrywidthmode="fraction")
         height = (height or 450) + LEGEND_ROW_PX * len(names)
     fig.update_layout(title=title, hovermode="closest", margin=dict(l=50, r=20, t=40 if title else 20, b=40),
-                      legend=legend, height=height)
+                      legend=legend_layout, showlegend=None if legend else False, height=height)
     return fig
 
 
@@ -387,7 +390,7 @@ def _equal_axes(fig: go.Figure, bounds: Sequence[float] | None) -> None:
     fig.update_yaxes(scaleanchor="x", scaleratio=1)
 
 
-def _quiver(points: np.ndarray, vectors: np.ndarray, scale: float | None, bounds: Sequence[float] | None
+def quiver_segments(points: np.ndarray, vectors: np.ndarray, scale: float | None, bounds: Sequence[float] | None
             ) -> tuple[np.ndarray, np.ndarray]:
     """Line segments (with None-breaks) for arrows and their heads, in one trace so a field stays one legend item.
 
@@ -620,7 +623,7 @@ def gallery_panel_figure(x: np.ndarray | None, *, field: Mapping[str, Any] | Non
                          contours=dict(coloring="lines"), showscale=False, ncontours=12, line=dict(width=1),
                          colorscale=[[0, "#888"], [1, "#222"]], name="log p_data", hoverinfo="skip"))
     if arrows is not None:
-        ax, ay = _quiver(arrows[0], arrows[1], arrow_scale, bounds)
+        ax, ay = quiver_segments(arrows[0], arrows[1], arrow_scale, bounds)
         data.append(dict(type="scatter", x=ax, y=ay, mode="lines", name="grad", hoverinfo="skip",
                          line=dict(color=arrow_color, width=1.5)))
     if means is not None:
@@ -726,14 +729,14 @@ def badge_css(label: str | None, colors: Mapping[str, str]) -> str:
 
 
 def grouped_series(curves: Mapping[str, Any], groups: Mapping[str, Sequence[str]], *, x: str = "step",
-                   band: str = "std", envelope: bool = True) -> list[dict[str, Any]]:
+                   band: str | None = "std", envelope: bool = True) -> list[dict[str, Any]]:
     """Series for `curves_figure`: one per group of runs, named `<label> (n=k)`.
 
     `curves` maps a run to its downsampled curve (attributes step, wall, mean, vmin, vmax, as data.Curve); `x`
     picks step or wall as the x-axis. A group of one run is that run's bucket means with its min/max envelope.
-    A larger group is the mean across its runs with a `band` (stats.aggregate: std, se, ci95, minmax) and, with
-    `envelope`, the lowest bucket minimum and highest bucket maximum of any member, so a spike of one seed stays
-    visible. k counts the runs that logged the metric; groups without any are left out. `meta` holds
+    A larger group is the mean across its runs with a `band` (stats.aggregate: std, se, ci95, minmax; None: no
+    band) and, with `envelope`, the lowest bucket minimum and highest bucket maximum of any member, so a spike of
+    one seed stays visible. k counts the runs that logged the metric; groups without any are left out. `meta` holds
     {"group": label, "n": k, "runs": [...]}. `color` is the group's by its place in `groups`, all of them, so that
     a group keeps its colour on a chart of another metric that some groups before it have not logged.
     """
@@ -754,9 +757,10 @@ def grouped_series(curves: Mapping[str, Any], groups: Mapping[str, Sequence[str]
             if envelope:
                 s.update(ymin=_arr(c.vmin), ymax=_arr(c.vmax))
         else:
-            agg = aggregate([(getattr(curves[r], x), curves[r].mean) for r in have], band=band)  # type: ignore[arg-type]
-            s = {"name": f"{label} (n={n})", "x": agg["step"].to_numpy(), "y": agg["mean"].to_numpy(),
-                 "lo": agg["lo"].to_numpy(), "hi": agg["hi"].to_numpy(), "meta": meta}
+            agg = aggregate([(getattr(curves[r], x), curves[r].mean) for r in have], band=band or "std")  # type: ignore[arg-type]
+            s = {"name": f"{label} (n={n})", "x": agg["step"].to_numpy(), "y": agg["mean"].to_numpy(), "meta": meta}
+            if band:
+                s.update(lo=agg["lo"].to_numpy(), hi=agg["hi"].to_numpy())
             if envelope:
                 grid = s["x"]
                 _, lows = align_curves([(getattr(curves[r], x), curves[r].vmin) for r in have], grid)

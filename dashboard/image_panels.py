@@ -54,7 +54,7 @@ def picture(x: np.ndarray, side: int, width_px: int, columns: int | None = None)
 def show(x: np.ndarray, side: int, width_px: int, caption: str, columns: int | None = None) -> None:
     """x as a grid at its own pixel size: a column never stretches one picture more than the next."""
     png, width = picture(x, side, width_px, columns)
-    st.image(png, caption=caption, width=width)
+    st.image(png, caption=caption, width=width, output_format="PNG")  # as drawn: no JPEG blur on the pixels
 
 
 def draw(frame: data.Frame, run: dict[str, Any], opts: dict[str, Any]) -> None:

@@ -333,8 +333,10 @@ def cliffs_delta(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def pairwise_tests(groups: Mapping[str, Sequence[float] | np.ndarray], test: Literal["welch", "mannwhitney"]
-                   = "welch", alpha: float = 0.05) -> pd.DataFrame:
-    """Every pair of groups tested on one metric, two-sided, with Holm's correction over all pairs.
+                   = "welch", alpha: float = 0.05, against: str | None = None) -> pd.DataFrame:
+    """Every pair of groups tested on one metric, two-sided, with Holm's correction over all pairs; or, with
+    `against` (a group's name), that group against each other one (k - 1 pairs, a = `against`), Holm over those:
+    what a sweep of many configs asks ("which differ from the best?") without k (k - 1) / 2 tests.
 
     `welch`: Welch's t (scipy `ttest_ind(equal_var=False)`), effect sizes Cohen's d and Hedges' g. `mannwhitney`:
     Mann-Whitney U (U of group a), effect size Cliff's delta (= rank-biserial). `effect` holds the headline effect
@@ -350,30 +352,33 @@ def pairwise_tests(groups: Mapping[str, Sequence[float] | np.ndarray], test: Lit
         x = np.asarray(v, dtype=np.float64)
         clean[k] = x[np.isfinite(x)]
     names = list(clean)
+    if against is not None and against not in clean:
+        raise ValueError(f"against: {against!r} is not one of the groups")
+    pairs = [(against, n) for n in names if n != against] if against is not None else \
+        [(names[i], names[j]) for i in range(len(names)) for j in range(i + 1, len(names))]
     rows = []
-    for i in range(len(names)):
-        for j in range(i + 1, len(names)):
-            a, b = clean[names[i]], clean[names[j]]
-            row: dict[str, Any] = {"a": names[i], "b": names[j], "n_a": a.size, "n_b": b.size,
-                                   "mean_a": a.mean() if a.size else np.nan,
-                                   "mean_b": b.mean() if b.size else np.nan}
-            stat = p = np.nan
-            if test == "welch":
-                if a.size >= 2 and b.size >= 2 and (a.var() > 0 or b.var() > 0):
-                    with warnings.catch_warnings():  # one constant group: scipy warns, the result is exact
-                        warnings.simplefilter("ignore", RuntimeWarning)
-                        r = sps.ttest_ind(a, b, equal_var=False)
-                    stat, p = float(r.statistic), float(r.pvalue)
-                d = cohens_d(a, b)
-                g = d * hedges_correction(a.size + b.size - 2)
-                row.update(statistic=stat, p=p, effect=g, cohen_d=d, hedges_g=g)
-            else:
-                if a.size >= 1 and b.size >= 1 and np.ptp(np.concatenate([a, b])) > 0:
-                    r = sps.mannwhitneyu(a, b, alternative="two-sided")
-                    stat, p = float(r.statistic), float(r.pvalue)
-                delta = cliffs_delta(a, b)
-                row.update(statistic=stat, p=p, effect=delta, cliffs_delta=delta)
-            rows.append(row)
+    for name_a, name_b in pairs:
+        a, b = clean[name_a], clean[name_b]
+        row: dict[str, Any] = {"a": name_a, "b": name_b, "n_a": a.size, "n_b": b.size,
+                               "mean_a": a.mean() if a.size else np.nan,
+                               "mean_b": b.mean() if b.size else np.nan}
+        stat = p = np.nan
+        if test == "welch":
+            if a.size >= 2 and b.size >= 2 and (a.var() > 0 or b.var() > 0):
+                with warnings.catch_warnings():  # one constant group: scipy warns, the result is exact
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    r = sps.ttest_ind(a, b, equal_var=False)
+                stat, p = float(r.statistic), float(r.pvalue)
+            d = cohens_d(a, b)
+            g = d * hedges_correction(a.size + b.size - 2)
+            row.update(statistic=stat, p=p, effect=g, cohen_d=d, hedges_g=g)
+        else:
+            if a.size >= 1 and b.size >= 1 and np.ptp(np.concatenate([a, b])) > 0:
+                r = sps.mannwhitneyu(a, b, alternative="two-sided")
+                stat, p = float(r.statistic), float(r.pvalue)
+            delta = cliffs_delta(a, b)
+            row.update(statistic=stat, p=p, effect=delta, cliffs_delta=delta)
+        rows.append(row)
     effect_cols = ["cohen_d", "hedges_g"] if test == "welch" else ["cliffs_delta"]
     cols = ["a", "b", "n_a", "n_b", "mean_a", "mean_b", "statistic", "p", "p_holm", "effect", *effect_cols,
             "significant"]

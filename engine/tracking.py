@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_EXPERIMENT = "ganboard"
 HEARTBEAT_TAG = "ganboard.heartbeat"  # unix time, rewritten every HEARTBEAT_S while the process lives
 STEP_TAG = "ganboard.step"
+SWEEP_INDEX_PREFIX = "ganboard.sweep_index."  # experiment tags, one per sweep launched into the experiment
 CURVES_TAG = "ganboard.curves"  # "1" once every metric's downsampled summary is logged (engine/curves.py)
 HEARTBEAT_S = 5.0
 FLUSH_S = 2.0  # one log_batch every 2 s: each call costs the training thread GIL time
@@ -194,6 +196,37 @@ def create_run(config: dict[str, Any], *, experiment: str = DEFAULT_EXPERIMENT, 
     return run_id
 
 
+def sweep_index_tag(sweep: str, name: str, runs: int, start: int) -> tuple[str, str]:
+    """The experiment tag that lists a sweep in its experiment's sweep index: its key and its JSON value (the
+    sweep's name, how many runs were launched into it, when its first run was, in ms)."""
+    return SWEEP_INDEX_PREFIX + sweep, json.dumps({"name": name, "runs": int(runs), "start": int(start)})
+
+
+def sweep_index(tags: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Sweep id -> {"name", "runs", "start"} from an experiment's tags; entries that do not parse are left out."""
+    out = {}
+    for key, value in tags.items():
+        if key.startswith(SWEEP_INDEX_PREFIX):
+            try:
+                entry = json.loads(value)
+                out[key[len(SWEEP_INDEX_PREFIX):]] = {"name": str(entry["name"]), "runs": int(entry["runs"]),
+                                                       "start": int(entry["start"])}
+            except (ValueError, KeyError, TypeError):
+                continue
+    return out
+
+
+def index_sweep(experiment: str, sweep: str, name: str, added: int) -> None:
+    """Count `added` runs just launched into `sweep` in its experiment's sweep index (the first submit creates
+    the entry under `name`; a later one, e.g. a relaunch, adds to its count). The index is what lets a page list
+    a store's sweeps without reading its runs."""
+    c = client()
+    exp_id = experiment_id(experiment)
+    entry = sweep_index(c.get_experiment(exp_id).tags).get(sweep)
+    runs, start = (entry["runs"], entry["start"]) if entry else (0, int(time.time() * 1000))
+    c.set_experiment_tag(exp_id, *sweep_index_tag(sweep, entry["name"] if entry else name, runs + added, start))
+
+
 def log_text(run_id: str, artifact_file: str, text: str) -> None:
     client().log_text(run_id, text, artifact_file)
 
@@ -216,17 +249,43 @@ def get_run(run_id: str):
     return client().get_run(run_id)
 
 
+SEARCH_PAGE = 1000  # runs per search request: MLflow's own default page
+
+
+def search_runs(filter_string: str = "", *, experiment_ids: Sequence[str] | None = None,
+                order_by: Sequence[str] | None = None, deleted: bool = False, offset: int = 0,
+                limit: int | None = None, page_size: int = SEARCH_PAGE) -> Iterator[Any]:
+    """The runs (MLflow Run objects) that match an MLflow search filter, every page of them, lazily.
+
+    The one paging loop over MLflow's page tokens: the filter, the order (default newest first) and the paging run
+    in the store, so a caller that stops early (`limit`, or breaking out) never reads the rest, and one that starts
+    at `offset` never reads what comes before (MLflow's page tokens are offsets, for its SQL stores and its
+    server alike). `experiment_ids` defaults to every active experiment; `deleted` includes soft-deleted runs."""
+    from mlflow.entities import ViewType
+    from mlflow.utils.search_utils import SearchUtils
+
+    c = client()
+    exps = list(experiment_ids) if experiment_ids is not None else [e.experiment_id for e in c.search_experiments()]
+    if not exps or (limit is not None and limit <= 0):
+        return
+    order = list(order_by) if order_by else ["attributes.start_time DESC"]
+    view = ViewType.ALL if deleted else ViewType.ACTIVE_ONLY
+    seen, token = 0, SearchUtils.create_page_token(offset) if offset > 0 else None
+    while True:
+        size = page_size if limit is None else min(page_size, limit - seen)
+        page = c.search_runs(exps, filter_string=filter_string, run_view_type=view, max_results=size,
+                             order_by=order, page_token=token)
+        for run in page:
+            yield run
+        seen += len(page)
+        token = page.token
+        if not token or (limit is not None and seen >= limit):
+            return
+
+
 def search_run_ids(filter_string: str) -> list[str]:
     """Ids of the runs of every experiment that match an MLflow search filter, all pages of them."""
-    c = client()
-    exps = [e.experiment_id for e in c.search_experiments()]
-    ids, token = [], None
-    while True:
-        page = c.search_runs(exps, filter_string=filter_string, max_results=1000, page_token=token)
-        ids += [r.info.run_id for r in page]
-        token = page.token
-        if not token:
-            return ids
+    return [run.info.run_id for run in search_runs(filter_string)]
 
 
 class RunLogger:

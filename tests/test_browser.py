@@ -76,9 +76,11 @@ def test_launch_watch_and_compare_a_short_run(server, tmp_path):
         expect(page.get_by_role("heading", name="Runs")).to_be_visible()
         expect(page.get_by_text("Queued 1 run.")).to_be_visible()
         page.screenshot(path=str(tmp_path / "2-runs-queued.png"), full_page=True)
-        expect(page.get_by_text("1 run shown", exact=True)).to_be_visible(timeout=240_000)  # not active any more
+        # the caption loses its "active" part when the run has ended
+        done = "Runs 1–1 of 1 · by started, descending"
+        expect(page.get_by_text(done, exact=True)).to_be_visible(timeout=240_000)
         idle(page)
-        expect(page.get_by_text(" shown")).to_have_count(1)
+        expect(page.get_by_text("Runs 1–1 of 1")).to_have_count(1)
         page.screenshot(path=str(tmp_path / "3-runs-finished.png"), full_page=True)
         no_traceback(page)
 
@@ -89,7 +91,11 @@ def test_launch_watch_and_compare_a_short_run(server, tmp_path):
         assert [r.info.status for r in runs] == ["FINISHED"], [r.data.tags.get("ganboard.end_reason") for r in runs]
         assert runs[0].data.params["steps"] == "60"
 
-        # --- Compare: the run's sweep, with its curve and final metrics ---
+        # --- Compare: the run's sweep (picked from the sweep index), with its curve and final metrics ---
+        page.get_by_role("combobox", name="Sweep").click()
+        page.get_by_role("option").first.click()
+        idle(page)
+        expect(page.get_by_text(done, exact=True)).to_be_visible()
         page.get_by_role("button", name="Compare sweep").click()
         expect(page.get_by_role("heading", name="Compare")).to_be_visible()
         expect(page.get_by_role("heading", name="Final metrics")).to_be_visible()

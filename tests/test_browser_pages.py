@@ -89,11 +89,11 @@ def test_every_page_opens_by_its_own_url_on_a_fresh_and_a_running_server(store, 
             assert seen == NAV, seen
             page.get_by_text("2 runs", exact=True).wait_for()
             for path, heading, shows in [
-                    ("/runs", "Runs", "2 runs shown"), (f"/runs?sweep={SWEEP}", "Runs", "2 runs shown"),
+                    ("/runs", "Runs", "Runs 1–2 of 2 · by started, descending"), (f"/runs?sweep={SWEEP}", "Runs", "Runs 1–2 of 2 · by started, descending"),
                     (f"/compare?runs={a},{b}", "Compare", "2 runs"), (f"/compare?runs={b}", "Compare", "1 run"),
                     (f"/gallery?runs={a},{b}", "Gallery", None), (f"/gallery?sweep={SWEEP}", "Gallery", None),
                     (f"/artifacts?run={b}", "Artifacts", "config.json"), ("/launch", "Launch", "Runs to start"),
-                    ("/", "Runs", "2 runs shown")]:
+                    ("/", "Runs", "Runs 1–2 of 2 · by started, descending")]:
                 _open(page, url + path, heading)
                 if shows:
                     page.get_by_text(shows, exact=True).first.wait_for()
@@ -157,7 +157,7 @@ def test_runs_selection_counts_at_once_and_clear_selection_clears_the_ticks(serv
 
     url, _ = server
     _open(page, f"{url}/runs", "Runs")
-    page.get_by_text("2 runs shown").wait_for()
+    page.get_by_text("Runs 1–2 of 2 · by started, descending").wait_for()
     _click_row(page, 0)
     expect(page.get_by_role("button", name="Compare 1 selected")).to_be_enabled()
     _sidebar_says(page, "1 run selected")  # bug: the sidebar lagged the table by one click

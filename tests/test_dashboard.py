@@ -59,6 +59,7 @@ def build_store(folder: Path) -> dict[str, list[str]]:
             if preset == "hinge":  # as RunLogger.close does: these are drawn from their summaries
                 tracking.log_curve_summaries(run_id)
             roles[preset].append(run_id)
+        tracking.index_sweep(tracking.DEFAULT_EXPERIMENT, f"sw-{preset}", f"{preset} sweep", seeds)  # as submit does
     cfg = build_config("ns", {"steps": 100})
     roles["queued"].append(tracking.create_run(cfg.to_dict(), tags={"ganboard.preset": "ns"}, run_name="waiting",
                                                status="SCHEDULED"))
@@ -209,7 +210,7 @@ def test_curve_summaries_stand_in_only_where_they_are_fine_enough(tmp_path, monk
         client.set_terminated(run_id, "FINISHED")
         monkeypatch.setattr(curves_lib, "BASE_BUCKETS", 512)  # 2001 steps -> base width 4
         tracking.log_curve_summaries(run_id)
-        curve_reads._summary_cached.clear()
+        curve_reads._summary_cached.cache_clear()
         where = data.summarised_runs(data.runs_by_id([run_id]))[run_id]
         summary = curve_reads._summary_cached(data.store_uri(), run_id, *where, "loss/d")
         assert summary.width == 4 and summary.last_step == 2000
@@ -223,14 +224,14 @@ def test_curve_summaries_stand_in_only_where_they_are_fine_enough(tmp_path, monk
                 for a, b in zip(got[run_id], _reference_curve(MlflowClient(), run_id, "loss/d", width)):
                     np.testing.assert_allclose(a, b)
         # A summary that cannot be read (here: its file moved away) is not remembered as missing.
-        curve_reads._summary_cached.clear()
+        curve_reads._summary_cached.cache_clear()
         local = Path(where[0]) / curves_lib.artifact_name("loss/d")
         local.rename(local.with_suffix(".away"))
         assert curve_reads._summary_or_none(data.store_uri(), run_id, *where, "loss/d") is None
         local.with_suffix(".away").rename(local)
         assert curve_reads._summary_or_none(data.store_uri(), run_id, *where, "loss/d").width == 4
         client.update_run(run_id, status="RUNNING")
-        runs_table._runs_cached.clear()
+        runs_table.refresh()
         assert data.summarised_runs(data.runs_by_id([run_id])) == {}
 
 
@@ -377,7 +378,7 @@ def test_runs_page_lists_runs_with_badges(env):
     styles = at.dataframe[0].proto.arrow_data.styler.styles
     assert figures.HEALTH_COLORS["mode_collapse"] in styles and figures.STATUS_COLORS["finished"] in styles
     assert {"modes", "fid", "progress"} <= set(table.columns)
-    assert "6 runs shown" in texts(at)
+    assert "Runs 1–6 of 6 · by started, descending · 1 active in the store" in texts(at)  # the queued run
     labels = [b.label for b in at.button]
     assert "Stop" in labels and "Delete" in labels
 
@@ -394,7 +395,8 @@ def test_runs_page_filter_and_sweep_selection_to_compare(env):
     at.text_input(key="keep.runs.filter").set_value("params.loss = 'hinge'").run()
     no_exception(at)
     assert len(at.dataframe[0].value) == 2
-    at.selectbox(key="runs.sweep").set_value("sw-hinge")
+    at.selectbox(key="keep.runs.sweep").set_value("sw-hinge").run()
+    assert len(at.dataframe[0].value) == 2 and "Runs 1–2 of 2" in texts(at)
     at.button(key="runs.compare_sweep").click().run()
     no_exception(at)
     from dashboard import data
@@ -674,13 +676,19 @@ def test_every_page_survives_a_down_server(monkeypatch):
         no_exception(at)
 
 
-def test_sql_run_list_matches_mlflow_search(env):
-    """The SQL fast path (no filter) and MLflow's search_runs (used with a filter) give the same frame."""
-    from dashboard import data
+def test_runs_by_id_in_sql_matches_mlflow_search(env):
+    """Runs by id read with SQL on MLflow's tables (a database at hand) and through MLflow's search (a tracking
+    server alone) give the same rows, deleted runs included, in the order asked."""
+    from dashboard.data import runs_table, store
 
-    fast = data.runs(deleted=True)
-    slow = data.runs(filter_string="attributes.run_name != 'no such name'", deleted=True)
-    pd.testing.assert_frame_equal(fast[sorted(fast.columns)], slow[sorted(slow.columns)], check_like=True)
+    ids = [*env["deleted"], *env["hinge"], *env["queued"], *env["ns"]]
+    names = runs_table._names(store.store_uri())
+    fast = runs_table._frame([runs_table._run_row(r, names) for r in runs_table._sql_runs(store.store_uri(), ids)])
+    slow = runs_table._frame([runs_table._run_row(r, names) for r in runs_table._client_runs(ids)])
+    assert sorted(fast["run_id"]) == sorted(ids)
+    fast, slow = (df.set_index("run_id").loc[ids] for df in (fast, slow))
+    pd.testing.assert_frame_equal(fast[sorted(fast.columns)], slow[sorted(slow.columns)])
+    assert runs_table.runs_by_id([ids[2], "not-a-run", ids[0]])["run_id"].tolist() == [ids[2], ids[0]]
 
 
 def test_run_files_are_read_from_local_paths_and_file_uris(tmp_path):

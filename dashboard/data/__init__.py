@@ -7,7 +7,8 @@ plain pandas / numpy values back, never MLflow objects, which they hand to the p
 One module per job; each module's docstring states its conventions:
 - store.py       the store URI, its client and SQL engine, the server probe, StoreError and one-line messages,
                  how long cached reads live
-- runs_table.py  experiments and the runs table (SQL fast path on MLflow's tables), configs, groups, sweeps
+- runs_table.py  experiments, pages of runs filtered, sorted and counted in the store, runs by id, sweeps,
+                 configs, groups
 - curve_reads.py curves on one shared bucket grid: logged summaries, SQL buckets, client histories
 - writes.py      launch, stop, relaunch, delete, restore, reconcile, logs: each refused for viewers
 - selection.py   the session's selection of runs and the page links that carry it
@@ -24,12 +25,12 @@ from dashboard.data.artifacts import (PREVIEW_MAX_BYTES, ArtifactError, artifact
 from dashboard.data.curve_reads import Curve, bucket_curve, curves, grid_width, summarised_runs
 from dashboard.data.inference import MAX_CHECKPOINT_SAMPLES, checkpoint_summary, sample_checkpoint
 from dashboard.data.previews import Preview, array_summary, artifact_preview
-from dashboard.data.runs_table import (configs, experiments, groups, metric_keys, preset_configs, runs, runs_by_id,
-                                       sweeps)
+from dashboard.data.runs_table import (MAX_PAGE, active_runs, configs, count_runs, experiments, groups, metric_keys,
+                                       preset_configs, runs, runs_by_id, sweep_run_ids, sweeps)
 from dashboard.data.selection import SELECTION_KEY, select_runs, selected_runs, selection_query
-from dashboard.data.snapshots import (Frame, class_shares, density_contours, field_gradient, gallery_frame, load_field,
-                                      load_samples, mixture, modality, mode_shares, nearest_earlier, nearest_real,
-                                      snapshot_arrays, snapshot_steps)
+from dashboard.data.snapshots import (Frame, class_shares, density_contours, field_gradient, gallery_frame,
+                                      gallery_frames, load_field, load_samples, mixture, modality, mode_shares,
+                                      nearest_earlier, nearest_real, snapshot_arrays, snapshot_steps, steps_of_runs)
 from dashboard.data.store import ReadOnlyError, StoreError, describe_store, one_line, readonly, store_uri
 from dashboard.data.writes import delete, launch, logs, plan, reconcile, relaunch, restore, stop
 
@@ -37,7 +38,8 @@ __all__ = [
     # store
     "StoreError", "ReadOnlyError", "store_uri", "readonly", "describe_store", "one_line",
     # runs table
-    "experiments", "runs", "runs_by_id", "configs", "preset_configs", "groups", "metric_keys", "sweeps",
+    "experiments", "runs", "count_runs", "active_runs", "MAX_PAGE", "runs_by_id", "sweep_run_ids", "configs",
+    "preset_configs", "groups", "metric_keys", "sweeps",
     # curves
     "Curve", "bucket_curve", "grid_width", "curves", "summarised_runs",
     # writes
@@ -46,7 +48,8 @@ __all__ = [
     "SELECTION_KEY", "select_runs", "selected_runs", "selection_query",
     # artifacts, snapshots, previews, checkpoints
     "ArtifactError", "PREVIEW_MAX_BYTES", "artifact_tree", "check_artifact_path", "read_artifact", "artifact_download",
-    "snapshot_steps", "snapshot_arrays", "nearest_earlier", "load_samples", "load_field", "Frame", "gallery_frame", "mixture",
+    "snapshot_steps", "steps_of_runs", "snapshot_arrays", "nearest_earlier", "load_samples", "load_field", "Frame",
+    "gallery_frame", "gallery_frames", "mixture",
     "density_contours", "field_gradient", "mode_shares", "modality", "nearest_real", "class_shares",
     "Preview", "artifact_preview", "array_summary",
     "MAX_CHECKPOINT_SAMPLES", "checkpoint_summary", "sample_checkpoint",

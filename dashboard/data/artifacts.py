@@ -4,7 +4,9 @@ Artifacts are read only through MlflowClient.list_artifacts / download_artifacts
 embedded store and on a tracking server; only paths that list_artifacts returned for the chosen run are ever
 downloaded (`check_artifact_path`). Listings live ARTIFACT_TTL_S (store.py), because a running run keeps adding
 files. Every failure reaches the pages as an ArtifactError (a StoreError) with a one-line message.
-The one exception to "through the client" is `read_run_artifact`, for curve summaries (curve_reads.py).
+The exceptions to "through the client" are `read_run_artifact` and `list_run_artifacts`, which read a run's
+artifact location directly, for what the pages read of many runs at once: curve summaries (curve_reads.py) and
+snapshots (snapshots.py), at paths they build themselves.
 """
 
 from __future__ import annotations
@@ -125,17 +127,71 @@ def npz_arrays(raw: bytes, path: str) -> dict[str, np.ndarray]:
         raise ArtifactError(f"{path}: not a readable .npz ({store.one_line(exc)})") from None
 
 
-def read_run_artifact(artifact_uri: str, path: str) -> bytes:
-    """One file of a run, straight from the run's artifact location: a local folder is read from disk; any other
-    location (the tracking server's mlflow-artifacts:, s3:, ...) through its artifact repository. Unlike
-    MlflowClient.download_artifacts this asks the tracking store nothing (that costs two get_run calls per
-    file), which matters when a chart reads a hundred runs' summaries."""
+def _is_local(location: str) -> bool:
     from urllib.parse import urlparse
 
-    parsed = urlparse(artifact_uri)
-    if parsed.scheme in ("", "file") or len(parsed.scheme) == 1:  # a path, file:///path, or a Windows drive
-        return (Path(parsed.path if parsed.scheme == "file" else artifact_uri) / path).read_bytes()
+    scheme = urlparse(location).scheme
+    return scheme in ("", "file") or len(scheme) == 1  # a path, file:///path, or a Windows drive
+
+
+def _local_path(location: str) -> Path:
+    from urllib.parse import urlparse
+
+    parsed = urlparse(location)
+    return Path(parsed.path if parsed.scheme == "file" else location)
+
+
+@st.cache_resource(show_spinner=False, max_entries=20_000)
+def _repository(location: str):
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
-    with tempfile.TemporaryDirectory(prefix="ganboard-curve-") as tmp:
-        return Path(get_artifact_repository(artifact_uri).download_artifacts(path, tmp)).read_bytes()
+    return get_artifact_repository(location)
+
+
+def _served_from(location: str) -> Path | None:
+    """The folder on this machine that a tracking server serves an mlflow-artifacts: location from, when
+    GANBOARD_READ_ARTIFACTS_DIR names the server's artifacts destination."""
+    from urllib.parse import urlparse
+
+    root = store.read_artifacts_dir() if location.startswith("mlflow-artifacts:") else None
+    return root / urlparse(location).path.lstrip("/") if root is not None else None
+
+
+def reads_from_disk(artifact_uri: str) -> bool:
+    """Whether read_run_artifact reads this location's files from this machine's disk (no request to wait on)."""
+    return _is_local(artifact_uri) or _served_from(artifact_uri) is not None
+
+
+def read_run_artifact(artifact_uri: str, path: str) -> bytes:
+    """One file of a run, straight from the run's artifact location: a local folder (or the server's own folder,
+    GANBOARD_READ_ARTIFACTS_DIR) is read from disk, the tracking server's mlflow-artifacts: otherwise with one
+    GET of MLflow's HTTP artifact repository, any other location (s3:, ...) through its repository's download.
+    Unlike MlflowClient.download_artifacts this asks the tracking store nothing (that costs two get_run calls and
+    a temp folder per file), which matters when a chart reads a thousand runs' summaries or a gallery 64 runs'
+    snapshots."""
+    if _is_local(artifact_uri):
+        return (_local_path(artifact_uri) / path).read_bytes()
+    served = _served_from(artifact_uri)
+    if served is not None and (served / path).is_file():  # else (not written there yet?) ask the server
+        return (served / path).read_bytes()
+    repo = _repository(artifact_uri)
+    from mlflow.store.artifact.http_artifact_repo import HttpArtifactRepository
+
+    if isinstance(repo, HttpArtifactRepository):
+        from mlflow.utils.rest_utils import augmented_raise_for_status, http_request
+
+        resp = http_request(repo._host_creds, "/" + path.lstrip("/"), "GET")  # what its _download_file does
+        augmented_raise_for_status(resp)
+        return resp.content
+    with tempfile.TemporaryDirectory(prefix="ganboard-art-") as tmp:
+        return Path(repo.download_artifacts(path, tmp)).read_bytes()
+
+
+def list_run_artifacts(artifact_uri: str, folder: str) -> list[str]:
+    """The file names directly in `folder` of a run's artifact location ([] when it has none), read like
+    read_run_artifact: from disk, or one listing request to the location's repository."""
+    served = _served_from(artifact_uri)
+    if _is_local(artifact_uri) or (served is not None and served.is_dir()):
+        where = (served if served is not None else _local_path(artifact_uri)) / folder
+        return sorted(p.name for p in where.iterdir() if p.is_file()) if where.is_dir() else []
+    return sorted(Path(f.path).name for f in _repository(artifact_uri).list_artifacts(folder) if not f.is_dir)

@@ -2,9 +2,10 @@
 
 Curves are min/max/mean buckets (engine/curves.py). A run that has ended carries a summary per metric
 (`curves/<key>.npz`, tagged ganboard.curves = 1), from which any chart grid is merged exactly without touching its
-metric rows. Other runs are downsampled where the data is: on SQL-backed stores (sqlite, postgresql, mysql) one
-aggregate query per run reduces its `metrics` rows inside the database; on a tracking server,
-MlflowClient.get_metric_history runs in parallel threads and numpy does the buckets. The buckets are shared by all
+metric rows. Other runs are downsampled where the data is: where a database is at hand (a SQL store, or a tracking
+server's with GANBOARD_READ_DATABASE_URI: store.sql_reads) one aggregate query per run reduces its `metrics` rows
+inside the database; otherwise MlflowClient.get_metric_history runs in parallel threads and numpy does the
+buckets. The buckets are shared by all
 runs of a chart (power-of-two widths in steps from 0, the finest that gives the longest run at most the asked
 number of points), so the density per pixel is the same for every line and group means line up without
 interpolation. Curves of finished runs are cached FINAL_TTL_S, those of queued or running runs LIVE_TTL_S.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -32,15 +34,15 @@ grid_width = curves_lib.grid_width
 _FIN = "(m.is_nan = 0 AND m.value < 1.7976931348623157e308 AND m.value > -1.7976931348623157e308)"
 
 
-def _sql_max_step(uri: str, run_ids: Sequence[str], key: str) -> float | None:
+def _sql_max_step(db: str, run_ids: Sequence[str], key: str) -> float | None:
     from sqlalchemy import bindparam, text
 
-    with store.sql_engine(uri).connect() as conn:
+    with store.sql_engine(db).connect() as conn:
         return conn.execute(text("SELECT MAX(step) FROM latest_metrics WHERE key = :key AND run_uuid IN :ids")
                             .bindparams(bindparam("ids", expanding=True)), {"key": key, "ids": list(run_ids)}).scalar()
 
 
-def _sql_curves(uri: str, run_ids: Sequence[str], key: str, width: int) -> dict[str, Curve]:
+def _sql_curves(db: str, run_ids: Sequence[str], key: str, width: int) -> dict[str, Curve]:
     """Each run's rows of `key` bucketed and reduced inside the database, runs in parallel connections.
 
     One aggregate query per run walks the (run_uuid, key, step) index and sends back one row per bucket;
@@ -49,7 +51,7 @@ def _sql_curves(uri: str, run_ids: Sequence[str], key: str, width: int) -> dict[
     """
     from sqlalchemy import text
 
-    eng = store.sql_engine(uri)
+    eng = store.sql_engine(db)
     # integer steps over an integer width: SQLite and PostgreSQL both divide as integers, i.e. floor for steps >= 0
     q = text(f"""
         SELECT m.step / :width AS b, AVG(m.step), AVG(m.timestamp), MIN(m.timestamp),
@@ -91,11 +93,13 @@ class _NoSummary(Exception):
     server that was briefly away) and the next chart tries again."""
 
 
-@st.cache_data(show_spinner=False, max_entries=4096)
+@lru_cache(maxsize=4096)  # 64 kB a summary at most: 256 MB
 def _summary_cached(uri: str, run_id: str, artifact_uri: str, ended: int, key: str) -> curves_lib.Buckets:
     """A finished run's logged summary of `key` (engine/curves.py). Never expires: a summary is only logged once
     the run has ended, and a resumed run is read row by row until it ends again, with a new end time (`ended`,
-    ms), which makes a new cache key for the summary it then logs."""
+    ms), which makes a new cache key for the summary it then logs. A plain LRU cache rather than st.cache_data:
+    a chart of a thousand runs reads a thousand of them, and st.cache_data's copy of each value in and out (its
+    protection for values a caller might change; these never are) costs more than reading the file."""
     path = curves_lib.artifact_name(key)
     try:
         return curves_lib.from_npz_arrays(artifacts.npz_arrays(artifacts.read_run_artifact(artifact_uri, path), path))
@@ -115,18 +119,21 @@ def _read_curves(uri: str, run_ids: tuple[str, ...], key: str, points: int,
     """Curves of `key` on one shared grid: from the logged summaries of the `summarised` runs (run id, artifact
     uri, end time) where the grid is no finer than the summary, from the metric rows for every other run."""
     try:
-        with ThreadPoolExecutor(max_workers=8) as pool:  # remote artifact stores: the downloads overlap
+        # Downloads from a server overlap in threads; files on this disk are read quicker one after the other (the
+        # work is decompression and parsing, which threads would only contend for)
+        remote = bool(summarised) and not artifacts.reads_from_disk(summarised[0][1])
+        with ThreadPoolExecutor(max_workers=8 if remote else 1) as pool:
             loaded = pool.map(lambda r: (r[0], _summary_or_none(uri, *r, key)), summarised)
             summaries = {r: b for r, b in loaded if b is not None}
         rest = [r for r in run_ids if r not in summaries]
         histories: dict[str, np.ndarray] = {}
-        if rest and store.is_sql(uri):
-            hi = _sql_max_step(uri, rest, key) if store.sql_schema_ready(uri) else None
-        elif rest:
+        db = store.sql_reads(uri)  # None for a server without GANBOARD_READ_DATABASE_URI, or a new SQLite file
+        hi = None
+        if rest and db:
+            hi = _sql_max_step(db, rest, key)
+        elif rest and not store.is_sql(uri):
             histories = _client_histories(uri, rest, key)
             hi = max((h[:, 0].max() for h in histories.values()), default=None)
-        else:
-            hi = None
         last_steps = [b.last_step for b in summaries.values() if b.table.size] + ([hi] if hi is not None else [])
         if not last_steps:
             return {}
@@ -136,9 +143,9 @@ def _read_curves(uri: str, run_ids: tuple[str, ...], key: str, points: int,
         for r, b in summaries.items():
             if b.width <= width and b.table.size:
                 out[r] = curves_lib.to_curve(curves_lib.regrid(b, width))
-        if store.is_sql(uri):
+        if db:
             if rest or too_fine:
-                out.update(_sql_curves(uri, [*rest, *too_fine], key, width))
+                out.update(_sql_curves(db, [*rest, *too_fine], key, width))
         else:
             if too_fine:
                 histories.update(_client_histories(uri, too_fine, key))
@@ -169,11 +176,15 @@ def curves(run_ids: Sequence[str], key: str, points: int = 300, live: Collection
     others are cached for an hour. Ended runs whose curve summaries are logged are drawn from those instead of
     their metric rows. All runs of one call share the bucket grid (see the module docstring).
     """
-    ids = tuple(sorted(set(run_ids)))
+    asked = set(run_ids)
+    df = runs_table.runs_by_id(sorted(asked))
+    live_set = set(live) & asked
+    # a run that has ended without logging `key` has nothing to read: no rows, no summary (a chart of the real
+    # data's reference values asks a thousand runs of which a few logged it)
+    ids = tuple(sorted(r for r, keys in zip(df["run_id"], df["metric_keys"]) if key in keys or r in live_set))
     if not ids:
         return {}
-    live_set = set(live) & set(ids)
-    summarised = summarised_runs(runs_table.runs_by_id(ids))
+    summarised = summarised_runs(df[df["run_id"].isin(ids)])
     done = tuple(sorted((r, *where) for r, where in summarised.items() if r not in live_set))
     uri = store.store_uri()
     if live_set:

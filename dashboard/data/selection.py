@@ -33,8 +33,7 @@ def selected_runs() -> list[str]:
         select_runs(ids)
         return ids
     if params.get("sweep"):
-        df = runs_table.runs()
-        ids = df.loc[df["sweep"] == params["sweep"], "run_id"].tolist() if not df.empty else []
+        ids = runs_table.sweep_run_ids(params["sweep"])
         select_runs(ids, params["sweep"])
         return ids
     return []

@@ -9,29 +9,41 @@ shares, density contours and D's gradient are computed here from the snapshots a
 from __future__ import annotations
 
 import bisect
-import tempfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import streamlit as st
 
-from dashboard.data import artifacts, store
+from dashboard.data import artifacts, runs_table, store
 from engine import tracking
 
 SNAPSHOT_CACHE_ENTRIES = 8192  # a samples + field pair is ~55 kB: a few hundred MB at most
+PARALLEL_READS = 8  # snapshot reads at once when a page shows many runs
 
 
 def _list_steps(uri: str, run_id: str, folder: str) -> list[int]:
     try:
-        infos = store.client(uri).list_artifacts(run_id, folder)
+        names = artifacts.list_run_artifacts(runs_table.artifact_location(run_id), folder)
+    except store.StoreError:
+        raise
     except Exception as exc:  # noqa: BLE001
         raise artifacts.artifact_error(exc, f"Could not list {folder}/ of run {run_id}", uri) from None
-    names = (Path(i.path).name for i in infos)
     return sorted(s for s in map(tracking.snapshot_step, names) if s is not None)
+
+
+def _read(uri: str, run_id: str, path: str) -> dict[str, np.ndarray]:
+    """The arrays of one snapshot file of the run, read from its artifact location (artifacts.read_run_artifact)."""
+    try:
+        raw = artifacts.read_run_artifact(runs_table.artifact_location(run_id), path)
+    except store.StoreError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - not logged (yet), unreadable, a server that is away
+        raise artifacts.artifact_error(exc, f"Could not read {path} of run {run_id}", uri) from None
+    return artifacts.npz_arrays(raw, path)
 
 
 @st.cache_data(ttl=store.ARTIFACT_TTL_S, show_spinner=False, max_entries=1024)
@@ -62,8 +74,7 @@ def nearest_earlier(steps: Sequence[int], step: int) -> int | None:
 @st.cache_data(show_spinner=False, max_entries=SNAPSHOT_CACHE_ENTRIES)
 def _samples_cached(uri: str, run_id: str, step: int) -> np.ndarray:
     path = tracking.snapshot_path("samples", step)
-    with tempfile.TemporaryDirectory(prefix="ganboard-snap-") as tmp:
-        arrays = artifacts.npz_arrays(artifacts.download(uri, run_id, path, tmp).read_bytes(), path)
+    arrays = _read(uri, run_id, path)
     x = arrays.get("x")
     if x is None or not ((x.ndim == 2 and x.shape[1] == 2) or (x.ndim == 4 and x.shape[1] in (1, 3))):
         raise artifacts.ArtifactError(f"{path}: holds no array 'x' of (N, 2) points or (N, C, H, W) images")
@@ -81,16 +92,13 @@ def snapshot_arrays(run_id: str, folder: str, step: int) -> dict[str, np.ndarray
 
 @st.cache_data(show_spinner=False, max_entries=SNAPSHOT_CACHE_ENTRIES)
 def _arrays_cached(uri: str, run_id: str, folder: str, step: int) -> dict[str, np.ndarray]:
-    path = tracking.snapshot_path(folder, step)
-    with tempfile.TemporaryDirectory(prefix="ganboard-snap-") as tmp:
-        return artifacts.npz_arrays(artifacts.download(uri, run_id, path, tmp).read_bytes(), path)
+    return _read(uri, run_id, tracking.snapshot_path(folder, step))
 
 
 @st.cache_data(show_spinner=False, max_entries=SNAPSHOT_CACHE_ENTRIES)
 def _field_cached(uri: str, run_id: str, step: int) -> dict[str, Any]:
     path = tracking.snapshot_path("field", step)
-    with tempfile.TemporaryDirectory(prefix="ganboard-snap-") as tmp:
-        arrays = artifacts.npz_arrays(artifacts.download(uri, run_id, path, tmp).read_bytes(), path)
+    arrays = _read(uri, run_id, path)
     if not {"xs", "ys", "d"} <= arrays.keys():
         raise artifacts.ArtifactError(f"{path}: expected arrays xs, ys, d; found {', '.join(arrays) or 'none'}")
     xs, ys, d = arrays["xs"], arrays["ys"], arrays["d"]
@@ -160,6 +168,32 @@ def gallery_frame(run_id: str, step: int, with_field: bool = True, live: bool = 
     return frame
 
 
+def _in_parallel(fn, items: Sequence) -> list:
+    """fn over the items in a few threads: each is a read from the store, the artifact server or the disk."""
+    if len(items) <= 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(PARALLEL_READS, len(items))) as pool:
+        return list(pool.map(fn, items))
+
+
+def steps_of_runs(run_ids: Sequence[str], live: Collection[str] = ()) -> dict[str, list[int] | store.StoreError]:
+    """snapshot_steps of each run (a StoreError in its place where the listing failed), read in parallel."""
+    def one(run_id: str):
+        try:
+            return snapshot_steps(run_id, live=run_id in live)
+        except store.StoreError as exc:
+            return exc
+
+    return dict(zip(run_ids, _in_parallel(one, list(run_ids))))
+
+
+def gallery_frames(run_ids: Sequence[str], step: int, with_field: Collection[str] = (),
+                   live: Collection[str] = ()) -> dict[str, Frame]:
+    """gallery_frame of each run at `step` (with its D field for the runs in `with_field`), read in parallel."""
+    return dict(zip(run_ids, _in_parallel(lambda r: gallery_frame(r, step, with_field=r in with_field,
+                                                                  live=r in live), list(run_ids))))
+
+
 @lru_cache(maxsize=16)
 def mixture(name: str):
     """The data set a run trained on (engine.data), for its modes, sigma, bounds and density (points) or its
@@ -224,10 +258,8 @@ def class_shares(run_id: str, steps: Sequence[int]) -> tuple[list[int], np.ndarr
 def _class_shares_cached(uri: str, run_id: str, steps: tuple[int, ...]) -> tuple[list[int], np.ndarray]:
     read, rows = [], []
     for s in steps:
-        path = tracking.snapshot_path("classes", s)
         try:
-            with tempfile.TemporaryDirectory(prefix="ganboard-snap-") as tmp:
-                counts = artifacts.npz_arrays(artifacts.download(uri, run_id, path, tmp).read_bytes(), path)["counts"]
+            counts = _read(uri, run_id, tracking.snapshot_path("classes", s))["counts"]
         except (store.StoreError, KeyError):
             continue
         if counts.sum() > 0:

@@ -6,12 +6,20 @@ store reaches the pages as a `StoreError` whose message is one line (a tracking 
 filter, a locked database). A tracking server is probed before its client is used (`check_store`, at most every
 10 s while it answers), so a dashboard that lost its server says so in seconds instead of sitting in MLflow's
 minutes of HTTP retries.
+
+Reads of many runs at once go to SQL where a database is at hand (`sql_reads`): the store itself when it is one,
+or, for a tracking server, its backend database when GANBOARD_READ_DATABASE_URI names it (a read-only role is
+enough); and a server's artifacts are read from its folder when GANBOARD_READ_ARTIFACTS_DIR names it (a
+dashboard on the server's machine). Writes always go through the store's client.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from functools import lru_cache
+from pathlib import Path
 
 import streamlit as st
 
@@ -19,10 +27,13 @@ from dashboard import auth
 from engine import tracking
 
 SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+READ_DATABASE_ENV = "GANBOARD_READ_DATABASE_URI"
+READ_ARTIFACTS_ENV = "GANBOARD_READ_ARTIFACTS_DIR"
 # How long cached reads live: run lists and latest values RUNS_TTL_S, so live runs refresh; curves of queued or
 # running runs LIVE_TTL_S; what cannot change any more (finished runs' curves and snapshot lists) FINAL_TTL_S;
 # artifact listings ARTIFACT_TTL_S, because a running run keeps adding files.
 RUNS_TTL_S = 3.0
+SETTLED_TTL_S = 60.0  # the row of a run that has ended (status, tags, latest metrics): changes only by relabelling
 LIVE_TTL_S = 3.0
 FINAL_TTL_S = 3600.0
 ARTIFACT_TTL_S = 15.0
@@ -88,6 +99,8 @@ def check_store(uri: str | None = None) -> None:
     uri = uri or store_uri()
     if not uri.startswith(("http://", "https://")):
         return
+    # A dashboard shows a banner when the server is away; it must not sit in MLflow's minutes of HTTP retries.
+    tracking.fail_fast_http()
     with _probe_lock:
         if time.monotonic() - _probe_ok.get(uri, -1e9) < 10.0:
             return
@@ -110,8 +123,6 @@ def check_store(uri: str | None = None) -> None:
 
 def client(uri: str):
     """An MlflowClient of the store, after the server probe."""
-    # A dashboard shows a banner when the server is away; it must not sit in MLflow's minutes of HTTP retries.
-    tracking.fail_fast_http()
     from mlflow import MlflowClient
 
     check_store(uri)
@@ -143,3 +154,72 @@ def sql_schema_ready(uri: str) -> bool:
         return False
     _sql_ready[uri] = ready
     return ready
+
+
+def read_database() -> str:
+    """GANBOARD_READ_DATABASE_URI: the tracking server's own database, which the dashboard may read directly."""
+    return os.environ.get(READ_DATABASE_ENV, "").strip()
+
+
+def read_artifacts_dir() -> Path | None:
+    """GANBOARD_READ_ARTIFACTS_DIR: the folder a tracking server on this machine serves its artifacts from (its
+    MLFLOW_ARTIFACTS_DESTINATION), read directly instead of one HTTP request a file; None when unset. A folder
+    that does not exist is a StoreError naming the variable."""
+    value = os.environ.get(READ_ARTIFACTS_ENV, "").strip()
+    return _artifacts_folder(value) if value else None
+
+
+@lru_cache(maxsize=8)
+def _artifacts_folder(value: str) -> Path:
+    folder = Path(value[len("file://"):] if value.startswith("file://") else value).resolve()
+    if not folder.is_dir():
+        raise StoreError(f"{READ_ARTIFACTS_ENV}: {value} is not a folder on this machine; unset it or point it at "
+                         f"the tracking server's MLFLOW_ARTIFACTS_DESTINATION.")
+    return folder
+
+
+_read_db_checked: dict[tuple[str, str], str] = {}
+
+
+def sql_reads(uri: str) -> str | None:
+    """The database to read MLflow's tables from with SQL, where there is one: the store itself when it is a
+    database, GANBOARD_READ_DATABASE_URI for a tracking server, else None (everything through the client).
+
+    Pages that show many runs at once (Compare with a thousand) read their rows and curves with a few SQL
+    queries; through the server's REST API the same rows cost seconds. The read database is checked once against
+    the server (the same experiments, by id and name) so a mistyped URI cannot show another store's runs; a
+    mismatch is a StoreError naming the variable."""
+    if is_sql(uri):
+        return uri if sql_schema_ready(uri) else None
+    db = read_database()
+    if not db:
+        return None
+    key = (uri, db)
+    if key not in _read_db_checked:
+        _read_db_checked[key] = _check_read_database(uri, db)
+    if _read_db_checked[key]:
+        raise StoreError(_read_db_checked[key])
+    return db
+
+
+def _check_read_database(uri: str, db: str) -> str:
+    """'' when `db` holds the experiments the server `uri` serves, else the one-line reason it cannot be used."""
+    from mlflow.entities import ViewType
+    from sqlalchemy import text
+
+    shown = describe_store(db)
+    try:
+        with sql_engine(db).connect() as conn:
+            mine = {(str(e), n) for e, n in conn.execute(text("SELECT experiment_id, name FROM experiments"))}
+    except Exception as exc:  # noqa: BLE001 - unreachable, wrong credentials, not MLflow's schema
+        return f"{READ_DATABASE_ENV} ({shown}) cannot be read: {one_line(exc)}"
+    try:
+        served = {(e.experiment_id, e.name) for e in client(uri).search_experiments(view_type=ViewType.ALL)}
+    except StoreError as exc:
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001
+        return str(store_error(exc, "Could not list experiments", uri))
+    if served != mine:
+        return (f"{READ_DATABASE_ENV} ({shown}) is not the database of the tracking server {describe_store(uri)}: "
+                f"their experiments differ; unset it or point it at the server's backend store.")
+    return ""

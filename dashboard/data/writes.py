@@ -80,15 +80,14 @@ def relaunch(run_ids: Sequence[str]) -> list[str]:
     from engine.presets import PRESETS
 
     df = runs_table.runs_by_id(run_ids)
-    everything = runs_table.runs(deleted=True)
     new: list[str] = []
     try:
         for row, cfg in zip(df.itertuples(index=False), runs_table.configs(df).values()):
             cfg = {k: v for k, v in cfg.items() if k in FIELDS}
             preset = row.preset if row.preset in PRESETS else None
             original = row.relaunch_of or row.run_id  # a relaunch of a relaunch repeats the same original
-            earlier = int((everything["relaunch_of"] == original).sum()) if not everything.empty else 0
-            name = f"{_name_of(everything, original, row.name)} (relaunch {earlier + 1})"
+            earlier = len(list(tracking.search_runs(runs_table.search_filter(relaunch_of=original), deleted=True)))
+            name = f"{_name_of(original, row.name)} (relaunch {earlier + 1})"
             new += launch_lib.get_launcher().submit(
                 preset, cfg, None, 1, experiment=row.experiment, sweep_id=row.sweep or None,
                 sweep_name=(row.sweep_name or None) if row.sweep else f"relaunch of {row.name}", names=[name],
@@ -102,8 +101,8 @@ def relaunch(run_ids: Sequence[str]) -> list[str]:
     return new
 
 
-def _name_of(df: pd.DataFrame, run_id: str, fallback: str) -> str:
-    names = df.loc[df["run_id"] == run_id, "name"] if not df.empty else []
+def _name_of(run_id: str, fallback: str) -> str:
+    names = runs_table.runs_by_id([run_id])["name"]
     return names.iloc[0] if len(names) else fallback
 
 

@@ -20,6 +20,7 @@ from engine.variants import VARIANTS
 KEEP = "keep.artifacts."  # app.py keeps widget keys with the "keep." prefix across page visits
 RUN_KEY, FILE_KEY, SAMPLE_KEY = KEEP + "run", KEEP + "file", "artifacts.sample_request"
 TREE_PAGE = 40  # files a page in the tree
+RECENT_RUNS = 200  # the newest runs offered beside the selected ones (the Runs page finds any other)
 ARROW_POINTS = 200
 PLOT_CONFIG = {"displayModeBar": False}
 
@@ -35,19 +36,20 @@ def human(size: int | None) -> str:
 
 
 def choose_run() -> tuple[str | None, dict[str, Any]]:
-    """The run to browse: the selected runs first, then every run of the store; `?run=` preselects one."""
+    """The run to browse: the selected runs first, then the store's RECENT_RUNS newest; `?run=` preselects one
+    (any run of the store)."""
+    wanted = st.query_params.get("run")
     try:
         selected = data.selected_runs()
-        everything = data.runs()
+        known = (data.runs_by_id([*selected, *([wanted] if wanted else [])]), data.runs(limit=RECENT_RUNS))
     except data.StoreError as exc:
         st.error(str(exc))
         return None, {}
-    rows = {r["run_id"]: r for r in everything.to_dict("records")}
+    rows = {r["run_id"]: r for df in known for r in df.to_dict("records")}
     options = list(dict.fromkeys([*[r for r in selected if r in rows], *rows]))
     if not options:
         st.info("No runs in this store yet.")
         return None, {}
-    wanted = st.query_params.get("run")
     if wanted is not None and wanted not in rows:
         # A link to a run of another store (or a mistyped id) must not quietly show some other run.
         shown = wanted.replace("`", "'")[:80]

@@ -20,7 +20,16 @@ ALPHA_RANGE = (0.001, 0.5)  # the significance level of the pairwise tests
 BANDS = {"std": "± std", "se": "± standard error", "ci95": "95 % CI (t)", "minmax": "min – max"}
 PREFERRED = ("metric/modes", "metric/fid", "loss/d", "loss/g")
 PLOT_CONFIG = {"displaylogo": False}
-WEBGL_FROM = 24  # series; SVG above this many lines gets slow in the browser
+# Points on the chart above which lines are drawn with WebGL: SVG stays quicker below (and much quicker where the
+# browser has no GPU and renders WebGL in software), and gets slow above.
+WEBGL_POINTS = 150_000
+# Above DETAIL_MAX groups the chart draws each group's mean line only (no band, envelope or raw line): a hundred
+# overlapping bands say nothing and cost the browser seconds. Above LEGEND_MAX the legend gives way to hovering.
+DETAIL_MAX = 20
+LEGEND_MAX = 40
+# Above ALL_PAIRS_MAX groups the significance table tests one group against each other (k - 1 pairs) instead of
+# every pair (k (k - 1) / 2: 4,950 for a hundred groups).
+ALL_PAIRS_MAX = 20
 # The chart's controls change in fragment runs, which app.py's keep.* re-assignment (full runs only) does not see:
 # Streamlit's own persistence keeps them when the user visits another page and comes back.
 PERSIST = {"persist_state": "session"}
@@ -64,8 +73,8 @@ def _grouping(fields: list[str]) -> tuple[list[str], bool]:
     return by, per_run
 
 
-def _chart_controls(keys: list[str], per_run: bool) -> dict:
-    """The controls that change only the chart."""
+def _chart_controls(keys: list[str], per_run: bool, detailed: bool) -> dict:
+    """The controls that change only the chart; band and envelope only where the chart draws them (`detailed`)."""
     c = st.columns([3, 1.6, 2.4, 1.2])
     default_metric = next((k for k in PREFERRED if k in keys), keys[0])
     if st.session_state.get(K + "metric") not in keys:
@@ -80,18 +89,22 @@ def _chart_controls(keys: list[str], per_run: bool) -> dict:
                                help="At most this many buckets per curve (power-of-two step widths shared by all "
                                     "runs); each keeps its min and max, so spikes stay visible.")
     t = st.columns([1.8, 1, 1.2, 1.4, 1.2], vertical_alignment="bottom")
-    band = t[0].selectbox("Band", list(BANDS), format_func=BANDS.get, key=K + "band", **PERSIST, disabled=per_run,
-                          help="The spread drawn around each group's mean line.")
+    many = f"Drawn for up to {DETAIL_MAX} lines; group by fewer fields to see it."
+    band = t[0].selectbox("Band", list(BANDS), format_func=BANDS.get, key=K + "band", **PERSIST,
+                          disabled=per_run or not detailed,
+                          help="The spread drawn around each group's mean line." + ("" if detailed else " " + many))
     log_y = t[1].toggle("log y", key=K + "log_y", **PERSIST)
     robust = t[2].toggle("Clip outliers", key=widgets.initial(K + "robust", False), **PERSIST,
                          help="Fit the y-axis to the 1–99 % quantiles, so a few spikes do not flatten the rest.")
     envelope = t[3].toggle("Min/max envelope", key=widgets.initial(K + "envelope", True), **PERSIST,
-                           help="The lowest and highest value in each bucket, lightly shaded.")
+                           disabled=not detailed,
+                           help="The lowest and highest value in each bucket, lightly shaded." +
+                                ("" if detailed else " " + many))
     theory = t[4].toggle("Theory lines", key=widgets.initial(K + "theory", True), **PERSIST,
                          help="D(x) = D(G(z)) = ½ and the BCE D loss log 4 at equilibrium; V = −log 4.")
     return {"metric": metric, "x": "wall" if x == "wall time" else "step", "smoothing": smoothing,
-            "log_y": log_y, "robust": robust, "points": int(points), "band": band, "theory": theory,
-            "envelope": envelope}
+            "log_y": log_y, "robust": robust, "points": int(points), "band": band if detailed else None,
+            "theory": theory, "envelope": envelope and detailed, "detailed": detailed}
 
 
 def _chart(df: pd.DataFrame, groups: dict[str, list[str]], o: dict) -> None:
@@ -112,9 +125,13 @@ def _chart(df: pd.DataFrame, groups: dict[str, list[str]], o: dict) -> None:
         refs = (refs or []) + real_data_lines(o["metric"], df, live)
     fig = figures.curves_figure(series, smoothing=o["smoothing"], log_y=o["log_y"], robust_y=o["robust"],
                                 x_title="step" if o["x"] == "step" else "wall time (s)", y_title=o["metric"],
-                                references=refs, webgl=len(series) >= WEBGL_FROM, height=480)
+                                references=refs, webgl=_points(series, o) > WEBGL_POINTS, height=480,
+                                raw_lines=o["detailed"], legend=len(series) <= LEGEND_MAX)
     st.plotly_chart(fig, key="compare.chart", config=PLOT_CONFIG)
     notes = figures.not_logged_notes(o["metric"], lacking)
+    if not o["detailed"]:
+        notes.append(f"{len(series)} lines: each group's mean only (bands, envelopes and raw lines for up to "
+                     f"{DETAIL_MAX})" + ("" if len(series) <= LEGEND_MAX else "; hover a line for its group"))
     clipped = figures.clipped_note(fig, o["metric"], {s["name"]: s["range"] for s in series})
     if clipped:
         notes.append(clipped)
@@ -126,11 +143,17 @@ def _chart(df: pd.DataFrame, groups: dict[str, list[str]], o: dict) -> None:
     st.caption(" · ".join(notes))
 
 
+def _points(series: list[dict], o: dict) -> int:
+    """How many points the chart's lines hold (raw lines double them)."""
+    raw = 2 if o["detailed"] and o["smoothing"] > 0 else 1
+    return raw * sum(len(s["x"]) for s in series)
+
+
 @st.fragment
 def _chart_section(df: pd.DataFrame, groups: dict[str, list[str]], keys: list[str], per_run: bool) -> None:
     """Chart controls and the chart: a fragment, so changing a chart-only control reruns (and redraws) just this,
     not the tables below."""
-    o = _chart_controls(keys, per_run)
+    o = _chart_controls(keys, per_run, len(groups) <= DETAIL_MAX)
     try:
         _chart(df, groups, o)
     except data.StoreError as exc:
@@ -168,7 +191,7 @@ def _tests_section(runs_df: pd.DataFrame, finals: list[str]) -> None:
     if runs_df["group"].nunique() < 2 or not finals:
         st.info("Needs at least two groups with final metrics.")
         return
-    c1, c2, c3 = st.columns([2, 2, 1])
+    c1, c2, c3, c4 = st.columns([2, 2, 3, 1])
     default = next((m for m in ("metric/modes", "metric/fid") if m in finals), finals[0])
     if st.session_state.get(K + "test_metric") not in finals:
         st.session_state[K + "test_metric"] = default
@@ -176,7 +199,7 @@ def _tests_section(runs_df: pd.DataFrame, finals: list[str]) -> None:
     test = c2.radio("Test", ["welch", "mannwhitney"], horizontal=True, key=K + "test",
                     format_func={"welch": "Welch's t", "mannwhitney": "Mann–Whitney U"}.get)
     # No min/max: the browser would keep an out-of-range α in the box and the tests would use the last one.
-    alpha = c3.number_input("α", step=0.01, format="%.3f", key=widgets.initial(K + "alpha", 0.05))
+    alpha = c4.number_input("α", step=0.01, format="%.3f", key=widgets.initial(K + "alpha", 0.05))
     if not ALPHA_RANGE[0] <= alpha <= ALPHA_RANGE[1]:
         st.error(f"α: {alpha:g} is out of range, allowed {ALPHA_RANGE[0]:g} to {ALPHA_RANGE[1]:g}")
         return
@@ -185,14 +208,34 @@ def _tests_section(runs_df: pd.DataFrame, finals: list[str]) -> None:
     if len(groups) < 2:
         st.info(f"Needs at least two groups with a finite {metric}.")
         return
-    res = stats.pairwise_tests(groups, test=test, alpha=alpha)
+    against = _reference_group(c3, groups, metric)
+    res = stats.pairwise_tests(groups, test=test, alpha=alpha, against=against)
     st.dataframe(res, hide_index=True, width="stretch", placeholder="–",
                  column_config={c: st.column_config.NumberColumn(c, format="%.4g")
                                 for c in ("mean_a", "mean_b", "statistic", "p", "p_holm", "effect", "cohen_d",
                                           "hedges_g", "cliffs_delta")})
     effect = "Hedges' g" if test == "welch" else "Cliff's δ"
-    st.caption(f"Two-sided, every pair of groups, p Holm-corrected over the {len(res)} pairs; effect = {effect} "
+    pairs = "every pair of groups" if against is None else f"{against} (a) against each other group"
+    st.caption(f"Two-sided, {pairs}, p Holm-corrected over the {len(res)} pairs; effect = {effect} "
                f"(positive: a is larger). A pair with fewer than two finite values on a side has no p.")
+
+
+def _reference_group(column, groups: dict[str, np.ndarray], metric: str) -> str | None:
+    """Which pairs to test: every pair (None), or one group against the others, by default the best by the
+    metric's mean; with more than ALL_PAIRS_MAX groups only the latter."""
+    means = {g: float(np.nanmean(v.astype(np.float64))) for g, v in groups.items()}
+    higher = stats.direction(metric)
+    best = (max if higher is not False else min)(means, key=means.get) if higher is not None else next(iter(means))
+    options = ([None] if len(groups) <= ALL_PAIRS_MAX else []) + list(groups)
+    key = K + "test_against"
+    if st.session_state.get(key, "unset") not in options:
+        st.session_state[key] = None if None in options else best
+    return column.selectbox("Pairs", options, key=key,
+                            format_func=lambda g: "every pair" if g is None else f"{g} against the others" + (
+                                " (best mean)" if g == best else ""),
+                            help=f"Every pair of groups, or one group against each other one (k − 1 tests; the only "
+                                 f"choice above {ALL_PAIRS_MAX} groups, where every pair would be "
+                                 f"{len(groups) * (len(groups) - 1) // 2:,} tests).")
 
 
 def _diff_section(df: pd.DataFrame, cfgs: dict[str, dict], groups: dict[str, list[str]], per_run: bool) -> None:

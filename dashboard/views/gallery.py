@@ -14,13 +14,14 @@ figures come from dashboard.figures (pure); the scrubber is a fragment, so a sli
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, figures, image_panels, variant_panels, widgets
+from dashboard import data, figures, image_panels, point_pictures, variant_panels, widgets
 from engine.variants import VARIANTS
 
 KEEP = "keep.gallery."  # app.py keeps widget keys with the "keep." prefix across page visits
@@ -30,6 +31,11 @@ UNDERLAYS = ("D(x)", "D*", "|D − D*|", "nothing")
 LOSS_METRICS = ("loss/d", "loss/g", "d/real", "d/fake", "grad/d", "grad/g")
 ARROW_POINTS = 150  # the first samples of the fixed evaluation batch: the same latents at every step
 PLOT_CONFIG = {"displayModeBar": False}
+RECENT_RUNS = 200  # the newest runs offered for adding to the selection here
+# Up to this many runs a page the points panels are Plotly charts (hover, zoom); above it pictures drawn on the
+# server (point_pictures), since each chart costs the browser a good fraction of a second to draw.
+INTERACTIVE_MAX = 16
+PICTURE_THREADS = 2  # pictures drawn at once (the machines this runs on have two cores or more)
 SAMPLE_COLOR = "#111111"  # black reads on every heatmap colour; runs keep their colour in the loss chart
 ARROW_COLOR = "#00b050"  # green: distinct from the black samples and from both ends of the RdBu heatmap
 LEGEND = {"D(x)": "heatmap D(x): blue 1 = judged real, red 0 = judged fake (a critic's raw score: its own range)",
@@ -91,13 +97,14 @@ def run_infos(df: pd.DataFrame) -> dict[str, dict[str, Any]]:
 
 
 def pick_runs(selected: list[str]) -> list[str]:
-    """The shared selection, editable here; a change here is the selection for every page."""
+    """The shared selection, editable here (adding from the store's RECENT_RUNS newest runs; the Runs page finds
+    any other); a change here is the selection for every page."""
     try:
-        everything = data.runs()
+        known = (data.runs_by_id(selected), data.runs(limit=RECENT_RUNS))
     except data.StoreError as exc:
         st.error(str(exc))
         return selected
-    labels = {r["run_id"]: run_label(r) for r in everything.to_dict("records")}
+    labels = {r["run_id"]: run_label(r) for df in known for r in df.to_dict("records")}
     options = list(dict.fromkeys([*selected, *labels]))
     if st.session_state.get(PICK_KEY) != selected:
         st.session_state[PICK_KEY] = selected
@@ -110,11 +117,11 @@ def pick_runs(selected: list[str]) -> list[str]:
 def union_steps(run_ids: list[str], infos: dict[str, dict[str, Any]]) -> tuple[list[int], list[str]]:
     steps: set[int] = set()
     problems = []
-    for r in run_ids:
-        try:
-            steps.update(data.snapshot_steps(r, live=infos[r]["active"]))
-        except data.StoreError as exc:
-            problems.append(str(exc))
+    for got in data.steps_of_runs(run_ids, live=[r for r in run_ids if infos[r]["active"]]).values():
+        if isinstance(got, data.StoreError):
+            problems.append(str(got))
+        else:
+            steps.update(got)
     return sorted(steps), problems
 
 
@@ -153,8 +160,9 @@ def caption(frame: data.Frame, info: dict[str, Any], extra: list[str]) -> str:
     return " · ".join([head, *notes, *[e for e in extra if e]])
 
 
-def draw_panels(frame: data.Frame, info: dict[str, Any], opts: dict[str, Any]) -> None:
-    """One run at one step: caption, samples over the truth and the chosen heatmap, then D* and |D − D*|."""
+def layers(frame: data.Frame, info: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]:
+    """What a points panel draws under and over the samples: the heatmap and the ∇D arrows (None where not asked
+    for or not logged), with the notes that say why one is missing."""
     heat, note = underlay(frame.field, opts["underlay"])
     if note and info.get("no_field"):
         note = info["no_field"]
@@ -165,9 +173,19 @@ def draw_panels(frame: data.Frame, info: dict[str, Any], opts: dict[str, Any]) -
         else:
             pts = frame.x[:ARROW_POINTS]
             arrows = (pts, data.field_gradient(frame.field["xs"], frame.field["ys"], frame.field["d"], pts))
-    st.caption(caption(frame, info, [note, arrow_note]))
+    return {"heat": heat, "arrows": arrows, "notes": [note, arrow_note]}
+
+
+def draw_panels(frame: data.Frame, info: dict[str, Any], opts: dict[str, Any]) -> None:
+    """One run at one step: caption, samples over the truth and the chosen heatmap, then D* and |D − D*|."""
+    drawn = layers(frame, info, opts)
+    heat, arrows = drawn["heat"], drawn["arrows"]
+    st.caption(caption(frame, info, drawn["notes"]))
     if frame.x is None:
         st.info(frame.message or "Nothing logged to show.")
+        return
+    if opts["pictures"]:
+        draw_pictures(frame, info, opts, heat)
         return
     # Beside (three panels a row) and at up to two panels a row there is room for colour bars; narrower panels
     # rely on the caption's legend.
@@ -192,6 +210,54 @@ def draw_panels(frame: data.Frame, info: dict[str, Any], opts: dict[str, Any]) -
             else:
                 st.plotly_chart(figures.gallery_panel_figure(None, field=side, title=SIDE_TITLES[which], **common),
                                 key=f"gal-{frame.run_id}-{which}", config=PLOT_CONFIG)
+
+
+def picture_args(info: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]:
+    return dict(bounds=info["bounds"], means=info["means"], sigma=info["sigma"], frame_color=info["color"],
+                width=opts["height"])
+
+
+def picture(frame: data.Frame, info: dict[str, Any], opts: dict[str, Any]) -> bytes | None:
+    """A points panel as a picture (point_pictures): the samples over the truth and the chosen heatmap; None for a
+    data set this engine lacks (no bounds to frame the view with)."""
+    if info["bounds"] is None:
+        return None
+    drawn = layers(frame, info, opts)
+    return point_pictures.points_picture(frame.x, field=drawn["heat"], arrows=drawn["arrows"], color=SAMPLE_COLOR,
+                                         contours=info["contours"] if opts["contours"] else None,
+                                         arrow_color=ARROW_COLOR, **picture_args(info, opts))
+
+
+def pictures_ahead(frames: dict[str, data.Frame], infos: dict[str, dict[str, Any]], opts: dict[str, Any],
+                   pool: ThreadPoolExecutor) -> dict[str, Future]:
+    """Every points panel's picture, begun in `pool` before the page lays them out: Pillow and numpy leave the GIL
+    for most of the drawing, so two pictures are drawn at once while the page writes captions."""
+    return {r: pool.submit(AHEAD[infos[r]["modality"]], f, infos[r], opts) for r, f in frames.items()
+            if infos[r]["modality"] in AHEAD and f.x is not None}
+
+
+def draw_pictures(frame: data.Frame, info: dict[str, Any], opts: dict[str, Any], heat: dict[str, Any] | None
+                  ) -> None:
+    """The same panels as pictures (point_pictures), for pages of more than INTERACTIVE_MAX runs; the picture
+    begun ahead (opts["ahead"]) where there is one."""
+    ahead = opts.get("ahead", {}).get(frame.run_id)
+    png = ahead.result() if ahead is not None else picture(frame, info, opts)
+    if png is None:
+        st.caption("no picture: this run's data set is unknown here")
+        return
+    common = picture_args(info, opts)
+    if not opts["beside"]:
+        st.image(png, output_format="PNG")
+        return
+    cols = st.columns(3)
+    cols[0].image(png, caption="samples" if heat is None else f"samples on {heat['title']}", output_format="PNG")
+    for col, which in zip(cols[1:], ("D*", "|D − D*|")):
+        side, why = underlay(frame.field, which)
+        if side is None:
+            col.caption(f"{which}: {why}")
+        else:
+            col.image(point_pictures.points_picture(None, field=side, **common), caption=SIDE_TITLES[which],
+                      output_format="PNG")
 
 
 def advance_if_playing(steps: list[int], interval: float) -> None:
@@ -222,14 +288,17 @@ def scrubber(run_ids: list[str], steps: list[int], infos: dict[str, dict[str, An
     if opts["loss_metric"]:
         try:
             live = [r for r in run_ids if infos[r]["active"]]
-            curves = data.curves(run_ids, opts["loss_metric"], points=200, live=live)
+            # a page of pictures is many runs: fewer points a line, and no legend (the panels' frames tell the
+            # runs' colours; hovering a line names its run)
+            curves = data.curves(run_ids, opts["loss_metric"], points=100 if opts["pictures"] else 200, live=live)
         except data.StoreError as exc:
             st.warning(str(exc))
             curves = {}
         series = [{"name": infos[r]["label"], "x": c.step, "y": c.mean, "color": infos[r]["color"]}
                   for r, c in curves.items() if r in infos]
         if series:
-            st.plotly_chart(figures.cursor_curves_figure(series, step, y_title=opts["loss_metric"], height=170),
+            st.plotly_chart(figures.cursor_curves_figure(series, step, y_title=opts["loss_metric"], height=170,
+                                                         legend=not opts["pictures"]),
                             key="gal-loss", config=PLOT_CONFIG)
         else:
             st.caption(f"No {opts['loss_metric']} logged by these runs yet.")
@@ -246,15 +315,18 @@ def scrubber(run_ids: list[str], steps: list[int], infos: dict[str, dict[str, An
                      "everywhere but within a few σ of a mode, where it may be only a few grid cells wide)")
     st.caption("; ".join(p for p in parts if p) + ".")
     per_row = 1 if opts["beside"] else opts["per_row"]
-    for start in range(0, len(run_ids), per_row):
-        cols = st.columns(per_row)
-        for col, run_id in zip(cols, run_ids[start:start + per_row]):
-            with col:
-                info = infos[run_id]
-                frame = data.gallery_frame(run_id, step, with_field=opts["needs_field"] and info["has_field"],
-                                           live=info["active"])
-                PANELS[info["modality"]](frame, info, opts)
-                variant_panels.draw(frame, info, opts)
+    frames = data.gallery_frames(run_ids, step, live=[r for r in run_ids if infos[r]["active"]],
+                                 with_field=[r for r in run_ids if opts["needs_field"] and infos[r]["has_field"]])
+    with ThreadPoolExecutor(max_workers=PICTURE_THREADS) as pool:
+        if opts["pictures"]:
+            opts = {**opts, "ahead": pictures_ahead(frames, infos, opts, pool)}
+        for start in range(0, len(run_ids), per_row):
+            cols = st.columns(per_row)
+            for col, run_id in zip(cols, run_ids[start:start + per_row]):
+                with col:
+                    info = infos[run_id]
+                    PANELS[info["modality"]](frames[run_id], info, opts)
+                    variant_panels.draw(frames[run_id], info, opts)
 
 
 def toggle_play(steps: list[int]) -> None:
@@ -302,10 +374,13 @@ def samples_view(run_ids: list[str], infos: dict[str, dict[str, Any]], steps: li
     opts["height"] = 260 if opts["beside"] else {1: 520, 2: 420, 3: 340}.get(opts["per_row"], 280)
 
     p = st.columns([1, 1.4, 4])
-    per_page = p[2].select_slider("Runs a page", (4, 8, 16, 32, 64, 128), key=widgets.initial(KEEP + "per_page", 16))
+    per_page = p[2].select_slider("Runs a page", (4, 8, 16, 32, 64, 128), key=widgets.initial(KEEP + "per_page", 16),
+                                  help=f"Up to {INTERACTIVE_MAX} runs a page the panels are charts (hover, zoom); "
+                                       "more are drawn as pictures, which a browser shows at once.")
     pages = max(1, -(-len(run_ids) // per_page))
     page = st.pagination(pages, key=KEEP + "page") if pages > 1 else 1
     shown = run_ids[(page - 1) * per_page: page * per_page]
+    opts["pictures"] = len(shown) > INTERACTIVE_MAX
     opts["interval"] = p[1].select_slider("Play speed (s a step)", (0.3, 0.5, 1.0, 2.0),
                                           key=widgets.initial(KEEP + "interval", 1.0))
     if len(steps) > 1:
@@ -469,6 +544,7 @@ def image_class_shares(run_id: str, info: dict[str, Any], steps: list[int]) -> N
 INFOS = {"points": points_info, "images": image_panels.info}
 OPTIONS = {"points": points_options, "images": image_panels.options}
 PANELS = {"points": draw_panels, "images": image_panels.draw}
+AHEAD = {"points": picture}  # panels drawn as pictures on pages of many runs, begun before the page lays them out
 FILMSTRIPS = {"points": points_filmstrip,
               "images": lambda group, infos, cols, opts: image_panels.filmstrip(group, infos, cols, opts["side"])}
 SHARES = {"points": points_mode_shares, "images": image_class_shares}

@@ -1,10 +1,12 @@
-"""Runs: every run of the store in one table that refreshes itself while runs are queued or running.
+"""Runs: the store's runs a page at a time, filtered, sorted and counted in the store, refreshing while runs are active.
 
-Filters (experiment, sweep, status, MLflow search syntax) sit above the table; the table lives in a fragment
-that reruns every ACTIVE_REFRESH_S while something is active (IDLE_REFRESH_S otherwise, so runs started from
-the command line appear too) without reloading the page. Rows picked in the table join the selection
-(data.select_runs) that Compare, Gallery and Artifacts show; a whole sweep can be selected at once. Stop,
-relaunch and delete act on the selected rows and are hidden when GANBOARD_READONLY=1.
+Filters (experiment, sweep, status, deleted, MLflow search syntax) and the order sit above the table; the table
+shows one page (data.runs: the store filters, sorts and pages, so a page costs the same in a store of 50 runs or
+50,000) and lives in a fragment that reruns every ACTIVE_REFRESH_S while something is queued or running
+(IDLE_REFRESH_S otherwise, so runs started from the command line appear too) without reloading the page. Rows
+picked in the table join the selection (data.select_runs) that Compare, Gallery and Artifacts show, across
+pages; a whole sweep, or every run that matches (up to data.MAX_PAGE), can be selected at once. Stop, relaunch
+and delete act on the picked rows and are hidden when the user may only view.
 """
 
 from __future__ import annotations
@@ -14,40 +16,68 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, figures
+from dashboard import data, figures, widgets
 
+K = "keep.runs."
 ACTIVE_REFRESH_S = 3.0
 IDLE_REFRESH_S = 30.0
 KEY_METRICS = ("metric/modes", "metric/hq", "metric/fid", "metric/recall", "loss/d", "loss/g")
 STATUSES = ("queued", "running", "finished", "failed", "killed")
+PAGE_SIZES = (25, 50, 100, 200)
+# What the table can be ordered by, in the store (MLflow's order_by): attributes, text params and tags, and the
+# latest value of a metric (runs without it last).
+SORTS = {"started": "attributes.start_time", "ended": "attributes.end_time", "name": "attributes.run_name",
+         "status": "attributes.status", "preset": "tags.`ganboard.preset`", "dataset": "params.dataset",
+         "loss": "params.loss", "health": "tags.`ganboard.health`",
+         **{k.split("/", 1)[1] if k.startswith("metric/") else k: f"metrics.`{k}`" for k in KEY_METRICS}}
 TABLE_GENERATION = "runs.table_generation"  # bumped by Clear selection: the next table is a new widget
 
 
 def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def _sweep_label(sweeps: pd.DataFrame):
+    labels = {r.sweep: f"{r.sweep_name} · {_count(r.runs, 'run')} · {r.start:%Y-%m-%d}" for r in sweeps.itertuples()}
+    return lambda s: labels.get(s, s)
 
 
 def _filters() -> dict:
     exps = data.experiments()
     names = dict(zip(exps["experiment_id"], exps["name"]))
-    c1, c2, c3 = st.columns([2, 2, 1])
+    c1, c2, c3, c4 = st.columns([2, 3, 2, 1], vertical_alignment="bottom")
     chosen = c1.multiselect("Experiments", list(names), format_func=lambda e: names.get(e, e),
-                            key="keep.runs.experiments", placeholder="all experiments")
-    status = c2.multiselect("Status", STATUSES, key="keep.runs.status", placeholder="any status")
-    deleted = c3.toggle("Show deleted", key="keep.runs.deleted",
+                            key=K + "experiments", placeholder="all experiments")
+    sweeps = data.sweeps(chosen or None)
+    if st.session_state.get(K + "sweep") not in set(sweeps["sweep"]):
+        st.session_state.pop(K + "sweep", None)
+    sweep = c2.selectbox("Sweep", sweeps["sweep"].tolist(), index=None, key=K + "sweep",
+                         format_func=_sweep_label(sweeps), placeholder=f"any of {_count(len(sweeps), 'sweep')}",
+                         help="The sweeps launched into these experiments, newest first; type to search.")
+    status = c3.multiselect("Status", STATUSES, key=K + "status", placeholder="any status")
+    deleted = c4.toggle("Show deleted", key=K + "deleted",
                         help="Deleted runs (MLflow's soft delete) can be restored until the store is purged.")
-    query = st.text_input("Search filter", key="keep.runs.filter",
+    c5, c6, c7, c8 = st.columns([5, 1.4, 1.2, 1], vertical_alignment="bottom")
+    query = c5.text_input("Search filter", key=K + "filter",
                           placeholder="params.loss = 'hinge' and metrics.\"metric/modes\" >= 6",
                           help="MLflow's search syntax over `metrics.`, `params.` and `tags.`; quote names with a "
                                "slash: metrics.\"metric/fid\" < 5, tags.\"ganboard.health\" = 'healthy'.")
-    return {"experiments": tuple(chosen), "status": tuple(status), "deleted": deleted, "query": query}
+    sort = c6.selectbox("Sort by", list(SORTS), key=widgets.initial(K + "sort", "started"),
+                        help="The store orders every matching run (clicking a column header orders only this page).")
+    descending = c7.toggle("Descending", key=widgets.initial(K + "descending", True))
+    size = c8.selectbox("Rows a page", PAGE_SIZES, key=widgets.initial(K + "page_size", 50))
+    return {"experiments": tuple(chosen), "sweep": sweep, "status": tuple(status), "deleted": deleted,
+            "query": query, "order_by": (f"{SORTS[sort]} {'DESC' if descending else 'ASC'}",), "size": int(size),
+            "order": f"{sort}, {'descending' if descending else 'ascending'}"}
 
 
-def _load(f: dict) -> pd.DataFrame:
-    df = data.runs(f["experiments"] or None, f["query"], f["deleted"])
-    if f["status"] and not df.empty:
-        df = df[df["status"].isin(f["status"])]
-    return df
+def _read(f: dict, offset: int, limit: int) -> pd.DataFrame:
+    return data.runs(f["experiments"] or None, f["query"], f["deleted"], statuses=f["status"], sweep=f["sweep"],
+                     order_by=f["order_by"], offset=offset, limit=limit)
+
+
+def _total(f: dict) -> int:
+    return data.count_runs(f["experiments"] or None, f["query"], f["deleted"], statuses=f["status"], sweep=f["sweep"])
 
 
 def _table(df: pd.DataFrame) -> pd.DataFrame:
@@ -90,29 +120,37 @@ def _column_config() -> dict:
     }
 
 
-def _actions(df: pd.DataFrame, picked: list[str]) -> None:
+def _actions(df: pd.DataFrame, picked: list[str], f: dict, total: int) -> None:
     sel = data.selected_runs()
-    b = st.columns([1.3, 1.3, 1, 1, 1, 1])
-    if b[0].button(f"Compare {len(sel)} selected", disabled=not sel, type="primary", key="runs.compare"):
+    b = st.columns([1.3, 1.2, 1.1, 1.2, 0.8, 0.9, 0.8, 0.8])
+    if b[0].button(f"Compare {len(sel):,} selected", disabled=not sel, type="primary", key="runs.compare"):
         st.switch_page("views/compare.py")
     if b[1].button("Clear selection", disabled=not sel, key="runs.clear"):
         data.select_runs([])
         # The table keeps its ticks in its own widget state: a new table key starts it from the (empty) selection.
         st.session_state[TABLE_GENERATION] = st.session_state.get(TABLE_GENERATION, 0) + 1
         st.rerun()
+    if b[2].button(f"Select all {total:,}", disabled=not 0 < total <= data.MAX_PAGE, key="runs.select_all",
+                   help=f"Every run that matches the filters (up to {data.MAX_PAGE:,}), across pages."):
+        data.select_runs(_read(f, 0, data.MAX_PAGE)["run_id"].tolist())
+        st.rerun(scope="app")
+    if f["sweep"] and b[3].button("Compare sweep", key="runs.compare_sweep",
+                                  help="Select every run of the chosen sweep (whatever the other filters) and compare"):
+        data.select_runs(data.sweep_run_ids(f["sweep"]), f["sweep"])
+        st.switch_page("views/compare.py")
     if data.readonly():
         return
     rows = df[df["run_id"].isin(picked)]
     active = rows.loc[rows["active"], "run_id"].tolist()
-    if b[2].button("Stop", disabled=not active, key="runs.stop", help="Stop the selected queued or running runs"):
+    if b[4].button("Stop", disabled=not active, key="runs.stop", help="Stop the selected queued or running runs"):
         _act(lambda: data.stop(active), f"Asked {len(active)} run(s) to stop.")
-    if b[3].button("Relaunch", disabled=not picked, key="runs.relaunch",
+    if b[5].button("Relaunch", disabled=not picked, key="runs.relaunch",
                    help="A new run with the same config (and seed) for each selected run"):
         _act(lambda: data.relaunch(picked), f"Relaunched {len(picked)} run(s).")
     deleted = rows["deleted"].astype(bool)
-    if b[4].button("Delete", disabled=not (~deleted).any(), key="runs.delete"):
+    if b[6].button("Delete", disabled=not (~deleted).any(), key="runs.delete"):
         st.session_state["runs.confirm_delete"] = rows.loc[~deleted, "run_id"].tolist()
-    if deleted.any() and b[5].button("Restore", key="runs.restore"):
+    if deleted.any() and b[7].button("Restore", key="runs.restore"):
         _act(lambda: data.restore(rows.loc[deleted, "run_id"].tolist()), "Restored.")
     doomed = st.session_state.get("runs.confirm_delete")
     if doomed:
@@ -137,35 +175,47 @@ def _act(fn, done: str) -> None:
     st.rerun()
 
 
-def _sweep_picker(df: pd.DataFrame) -> None:
-    sw = data.sweeps(df)
-    if sw.empty:
-        return
-    labels = {r.sweep: f"{r.sweep_name} · {_count(r.runs, 'run')}" for r in sw.itertuples()}
-    c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
-    sweep = c1.selectbox("Whole sweep", list(labels), format_func=labels.get, key="runs.sweep")
-    if c2.button("Compare sweep", key="runs.compare_sweep"):
-        data.select_runs(df.loc[df["sweep"] == sweep, "run_id"].tolist(), sweep)
-        st.switch_page("views/compare.py")
-
-
 def _live(f: dict, was_active: bool) -> None:
     try:
-        df = _load(f)
-        if data.reconcile(df):
-            df = _load(f)
+        active = data.active_runs()
+        if data.reconcile(active):
+            active = data.active_runs()
+        total = _total(f)
     except data.StoreError as exc:
         st.error(str(exc))
         return
-    if df.empty:
-        st.info("No runs match." if (f["query"] or f["status"] or f["experiments"]) else
-                "No runs yet: start one on the Launch page or with `python -m engine.launch submit`.")
-        return
-    n_active = int(df["active"].sum())
+    n_active = len(active)
     if was_active and not n_active:
         st.rerun()  # the last run ended: redraw the page so the table stops refreshing every few seconds
-    st.caption(f"{_count(len(df), 'run')} shown" + (f", {n_active} active (refreshing every "
-                                                     f"{ACTIVE_REFRESH_S:.0f} s)" if n_active else ""))
+    if not total:
+        st.info("No runs match." if (f["query"] or f["status"] or f["experiments"] or f["sweep"]) else
+                "No runs yet: start one on the Launch page or with `python -m engine.launch submit`.")
+        return
+    pages = -(-total // f["size"])
+    # a new filter, order or page size starts again at page 1 (the key names them)
+    signature = hashlib.sha1(repr(sorted(f.items())).encode()).hexdigest()[:12]
+    above = st.container()  # the page's rows, drawn above the page picker that chooses them
+    page = 1
+    if pages > 1:
+        page = st.pagination(pages, key=f"runs.page.{signature}", max_visible_pages=9)
+    with above:
+        try:
+            df = _read(f, (page - 1) * f["size"], f["size"])
+        except data.StoreError as exc:
+            st.error(str(exc))
+            return
+        picked = _page(df, f, total, n_active, page)
+    _actions(df, picked, f, total)
+    if len(picked) == 1:
+        with st.expander(f"Process output of {df.loc[df['run_id'] == picked[0], 'name'].iloc[0]}"):
+            st.code(data.logs(picked[0])[-20_000:] or "(nothing yet)", language=None)
+
+
+def _page(df: pd.DataFrame, f: dict, total: int, n_active: int, page: int) -> list[str]:
+    """One page of the table and its caption; the run ids picked in it, kept in the shared selection."""
+    first = (page - 1) * f["size"] + 1
+    st.caption(f"Runs {first:,}–{first + len(df) - 1:,} of {total:,} · by {f['order']}" + (
+        f" · {n_active} active in the store (refreshing every {ACTIVE_REFRESH_S:.0f} s)" if n_active else ""))
     shown = _table(df)
     order = hashlib.sha1(",".join(shown["run_id"]).encode()).hexdigest()[:12]
     sel = set(data.selected_runs())
@@ -186,11 +236,7 @@ def _live(f: dict, was_active: bool) -> None:
             data.select_runs(new_sel)
             # A click in the table reruns only this fragment; the sidebar's count lives outside it.
             st.rerun(scope="app")
-    _actions(df, picked)
-    _sweep_picker(df)
-    if len(picked) == 1:
-        with st.expander(f"Process output of {df.loc[df['run_id'] == picked[0], 'name'].iloc[0]}"):
-            st.code(data.logs(picked[0])[-20_000:] or "(nothing yet)", language=None)
+    return picked
 
 
 def render() -> None:
@@ -200,7 +246,7 @@ def render() -> None:
         st.success(notice)
     try:
         f = _filters()
-        active = bool(_load(f)["active"].any())
+        active = not data.active_runs().empty
     except data.StoreError as exc:
         st.error(str(exc))
         return

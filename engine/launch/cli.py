@@ -1,7 +1,7 @@
 """The launcher's command line: `python -m engine.launch submit | status | stop | logs`.
 
     python -m engine.launch submit --preset ns --set dataset=grid --seeds 5 --sweep loss=ns,hinge
-    python -m engine.launch status [RUN_ID ...] | stop RUN_ID ... | logs RUN_ID
+    python -m engine.launch status [RUN_ID ...] | stop RUN_ID ... | logs RUN_ID | index-sweeps
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from engine import tracking
 from engine.config import ConfigError, parse_assignment
 from engine.launch import get_launcher
 from engine.launch.base import LaunchError
+from engine.launch.interface import reindex_sweeps
 from engine.launch.local import scheduler_loop
 from engine.launch.sweeps import parse_sweep
 
@@ -37,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     p_stop.add_argument("run_ids", nargs="+")
     p_logs = sub.add_parser("logs", help="the process output of a run")
     p_logs.add_argument("run_id")
+    sub.add_parser("index-sweeps", help="list sweeps launched before this version in the dashboard's sweep picker "
+                                        "(reads every run once)")
     sub.add_parser("scheduler", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
@@ -56,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
             launcher.stop(args.run_ids)
         elif args.command == "logs":
             print(launcher.logs(args.run_id), end="")
+        elif args.command == "index-sweeps":
+            print(f"{reindex_sweeps()} sweeps indexed")
     except LaunchError as exc:
         print(f"error: {exc.worded(CLI_WORDS)}", file=sys.stderr)
         return 2

@@ -62,6 +62,7 @@ class Launcher:
             name = names[i] if names is not None else run_name(cfg, run_preset, varied)
             run_ids.append(tracking.create_run(cfg.to_dict(), experiment=experiment, run_name=name, tags=run_tags,
                                                status=tracking.QUEUED))
+        tracking.index_sweep(experiment, sweep_id, sweep_name or f"sweep {sweep_id}", len(run_ids))
         self.enqueue(run_ids, configs)
         return run_ids
 
@@ -76,9 +77,7 @@ class Launcher:
         return [self.state_of(run) for run in runs]
 
     def recent_runs(self, limit: int = 50):
-        c = tracking.client()
-        exps = [e.experiment_id for e in c.search_experiments()]
-        return list(c.search_runs(exps, max_results=limit, order_by=["attributes.start_time DESC"]))
+        return list(tracking.search_runs(limit=limit))
 
     def state_of(self, run) -> RunState:
         tags, status = run.data.tags, run.info.status
@@ -124,3 +123,22 @@ class Launcher:
 
     def logs(self, run_id: str) -> str:
         raise NotImplementedError
+
+
+def reindex_sweeps() -> int:
+    """Write every experiment's sweep index afresh from its runs' sweep tags, in one pass over the store; returns
+    how many sweeps it lists. For stores with sweeps launched before the index existed (submit keeps it since)."""
+    entries: dict[tuple[str, str], dict[str, Any]] = {}
+    for run in tracking.search_runs():
+        sweep = run.data.tags.get(SWEEP_TAG)
+        if not sweep:
+            continue
+        entry = entries.setdefault((run.info.experiment_id, sweep), {
+            "name": run.data.tags.get(SWEEP_NAME_TAG) or f"sweep {sweep}", "runs": 0, "start": run.info.start_time})
+        entry["runs"] += 1
+        entry["start"] = min(entry["start"], run.info.start_time or entry["start"])
+    c = tracking.client()
+    for (exp_id, sweep), entry in entries.items():
+        c.set_experiment_tag(exp_id, *tracking.sweep_index_tag(sweep, **entry))
+    return len(entries)
+

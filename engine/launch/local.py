@@ -124,13 +124,10 @@ def scheduler_loop(poll_s: float = 1.0, idle_exit_s: float = 30.0) -> None:
     host = socket.gethostname()
     children: dict[str, subprocess.Popen] = {}
     idle_since = time.monotonic()
-    c = tracking.client()
 
     def queued_here() -> list:
-        exps = [e.experiment_id for e in c.search_experiments()]
-        runs = list(c.search_runs(exps, filter_string=f"attributes.status = '{tracking.QUEUED}' "
-                                                      f"and tags.`{HOST_TAG}` = '{host}' "
-                                                      f"and tags.`{BACKEND_TAG}` = 'local'", max_results=1000))
+        runs = tracking.search_runs(f"attributes.status = '{tracking.QUEUED}' and tags.`{HOST_TAG}` = '{host}' "
+                                    f"and tags.`{BACKEND_TAG}` = 'local'")
         return sorted(runs, key=lambda r: r.data.tags.get(SEQ_TAG, ""))
 
     while True:
