@@ -31,12 +31,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
-import socket
 import sqlite3
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -46,36 +43,18 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.services import CHROMIUM_ARGS, free_port, start_app, stop, timed  # noqa: E402
+from bench.synthetic import METRICS, synthetic_curves  # noqa: E402
+
 PRESETS = ("ns", "vanilla", "hinge", "lsgan", "wgan-gp")
 DATASETS = ("ring", "grid")
 SEEDS = 10
 STEPS = 10_000
-METRICS = ("loss/d", "loss/g", "d/real", "d/fake", "grad/d", "grad/g", "metric/modes", "metric/fid")
 SWEEP_ID = "bench100"
 STORE_VERSION = "v3"  # v3: finished runs carry their curve summaries, as the engine logs them
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
 # ------------------------------------------------------------------------------------------- the store
-def synthetic_curves(rng: np.random.Generator, n_modes: int, steps: np.ndarray) -> dict[str, np.ndarray]:
-    """Plausible training curves: a settling BCE game with minibatch noise and a few spikes."""
-    t = steps / steps[-1]
-    decay = np.exp(-5 * t)
-    noise = lambda scale: rng.normal(0.0, scale, steps.size)  # noqa: E731
-    d_real = 0.5 + 0.4 * decay + noise(0.03)
-    d_fake = 0.5 - 0.4 * decay + noise(0.03)
-    loss_d = math.log(4) - 0.8 * decay + noise(0.05)
-    loss_g = math.log(2) + 1.5 * decay + noise(0.1)
-    spikes = rng.choice(steps.size, 5, replace=False)
-    loss_g[spikes] *= 10  # a few exploding steps: the min/max envelope must keep them
-    found = n_modes * (1 - np.exp(-rng.uniform(2, 8) * t))
-    return {
-        "loss/d": loss_d, "loss/g": loss_g, "d/real": d_real, "d/fake": d_fake,
-        "grad/d": np.abs(1.0 + decay + noise(0.2)), "grad/g": np.abs(0.5 + decay + noise(0.1)),
-        "metric/modes": np.floor(found), "metric/fid": 50 * decay + rng.uniform(0.05, 0.5) + np.abs(noise(0.02)),
-    }
-
-
 def build_store(folder: Path) -> str:
     """The bench store under `folder` (built once; a `done` marker says it is complete); returns its URI."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -140,33 +119,6 @@ def build_store(folder: Path) -> str:
 
 
 # ------------------------------------------------------------------------------------------ the browser
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_app(uri: str, port: int, log_path: Path) -> subprocess.Popen:
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "GANBOARD_READONLY": "1", "PYTHONPATH": str(REPO)}
-    log = open(log_path, "ab")
-    return subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless",
-                             "true", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def wait_http(port: int, timeout: float = 60.0) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).read()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"streamlit did not answer on port {port} within {timeout:.0f} s")
-
-
 # A page is complete when Streamlit's script has finished (the status widget shows no running state) and
 # every Plotly chart on it has drawn (its SVG layer holds trace groups).
 COMPLETE_JS = """([want, logY]) => {
@@ -187,13 +139,6 @@ def wait_complete(page, want_charts: int, log_y: bool = False, timeout_s: float 
 
 IDLE_JS = """(text) => !document.querySelector('[data-testid="stStatusWidget"]') &&
   document.body.innerText.includes(text)"""
-
-
-def timed(action, until) -> float:
-    t0 = time.perf_counter()
-    action()
-    until()
-    return time.perf_counter() - t0
 
 
 def one_run_id(uri: str) -> str:
@@ -224,16 +169,11 @@ def measure(uri: str, repeats: int, shots: Path | None) -> dict[str, list[float]
             """A new server process (cold caches), warmed as by an earlier visitor of the Runs page."""
             port = free_port()
             proc = start_app(uri, port, Path("/tmp") / f"ganboard-bench-streamlit-{port}.log")
-            wait_http(port)
             base = f"http://127.0.0.1:{port}"
             page = fresh_page()
             page.goto(f"{base}/runs")
             page.get_by_text("Runs 1–").first.wait_for(timeout=60_000)
             return proc, base, page
-
-        def stop(proc):
-            os.killpg(proc.pid, 15)
-            proc.wait(timeout=30)
 
         for r in range(repeats):
             # A user on the Runs page of a running server (the browser has the app's scripts cached) ...

@@ -528,6 +528,8 @@ def test_launch_submits_and_runs_page_shows_the_queued_runs(env):
     df = data.runs()
     new = df[df["sweep_name"] == "from the test"]
     assert len(new) == 2 and set(new["status"]) == {"queued"} and set(new["steps"]) == {50}
+    index = data.sweeps().set_index("sweep").loc[new["sweep"].iloc[0]]  # the submit listed its sweep
+    assert index["sweep_name"] == "from the test" and index["runs"] == 2
     assert set(new["seed"]) == {3, 4}  # from the form's seed up
     table = at.dataframe[0].value
     assert set(new["run_id"]) <= set(table["run_id"])
@@ -543,9 +545,11 @@ def test_relaunch_copies_config_and_seed_into_the_original_sweep(env):
     from dashboard import data
 
     original = env["hinge"][1]
+    listed = int(data.sweeps().set_index("sweep").loc["sw-hinge", "runs"])
     new = data.relaunch([original])
     again = data.relaunch(new)  # a relaunch of a relaunch repeats the same original
     try:
+        assert data.sweeps().set_index("sweep").loc["sw-hinge", "runs"] == listed + 2  # joined the sweep's index
         df = data.runs_by_id([original, *new, *again])
         old_cfg, new_cfg, new_cfg2 = data.configs(df).values()
         assert new_cfg == old_cfg == new_cfg2 and df["status"].iloc[1] == "queued" and df["preset"].iloc[1] == "hinge"

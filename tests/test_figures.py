@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import pytest
 
 from dashboard import figures
+from dashboard.data import Curve
 from dashboard.stats import ema_smooth
 
 
@@ -262,3 +263,15 @@ def test_one_outside_the_view_note_and_a_view_that_covers_the_samples():
     far = np.array([[0.0, 0.0], [1e6, 0.0]])  # a diverged G
     assert figures.covering_view(far, bounds) == (-6.0, 6.0, -6.0, 6.0)  # capped at 3x
     assert figures.view_note(far, figures.covering_view(far, bounds)) == "1 of 2 samples outside the view"
+
+
+def test_a_chart_of_many_groups_can_leave_out_bands_raw_lines_and_legend():
+    curves = {f"r{i}": Curve(X, X / 100, Y + i, Y + i - 1, Y + i + 1) for i in range(4)}
+    groups = {"g": ["r0", "r1"], "h": ["r2", "r3"]}
+    plain = figures.grouped_series(curves, groups, band=None, envelope=False)
+    assert all("lo" not in s and "ymin" not in s for s in plain)
+    np.testing.assert_allclose(plain[0]["y"], Y + 0.5)  # still the group's mean
+    fig = figures.curves_figure(plain, smoothing=0.6, raw_lines=False, legend=False)
+    assert [t.name for t in fig.data] == ["g (n=2)", "h (n=2)"] and fig.layout.showlegend is False
+    full = figures.curves_figure(figures.grouped_series(curves, groups), smoothing=0.6)
+    assert len(full.data) == 8 and full.layout.showlegend is None  # envelope, band, raw, line; Plotly's legend

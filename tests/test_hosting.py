@@ -36,6 +36,7 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from support import free_port, kill_groups, processes_using, wait_for
 
@@ -346,6 +347,30 @@ def test_procfile_names_the_processes_a_team_deployment_needs():
     assert out.returncode == 0 and "Valid procfile" in out.stdout + out.stderr, out.stderr
 
 
+READS = ("MLFLOW_TRACKING_URI", "GANBOARD_READ_DATABASE_URI", "GANBOARD_READ_ARTIFACTS_DIR")
+
+
+@pytest.mark.parametrize("given, expected", [
+    ({}, ("http://127.0.0.1:5001", "sqlite:///runs/server.db", "runs/server-artifacts")),  # the try-out
+    ({"MLFLOW_PORT": "6000", "MLFLOW_BACKEND_STORE_URI": "postgresql+psycopg2://db/g",
+      "MLFLOW_ARTIFACTS_DESTINATION": "/srv/art"}, ("http://127.0.0.1:6000", "postgresql+psycopg2://db/g", "/srv/art")),
+    ({"MLFLOW_ARTIFACTS_DESTINATION": "s3://bucket/p"}, ("http://127.0.0.1:5001", "sqlite:///runs/server.db", None)),
+    ({"GANBOARD_READ_DATABASE_URI": "", "GANBOARD_READ_ARTIFACTS_DIR": ""}, ("http://127.0.0.1:5001", "", "")),
+    ({"MLFLOW_TRACKING_URI": "http://elsewhere:5001", "MLFLOW_BACKEND_STORE_URI": "postgresql+psycopg2://db/g"},
+     ("http://elsewhere:5001", None, None)),
+])
+def test_the_web_process_reads_the_tracking_process_store_directly_only_beside_it(given, expected):
+    """The Procfile's web line: with no MLFLOW_TRACKING_URI it talks to the tracking process of the same Procfile
+    and reads that process's database and (local) artifact folder directly; set, or emptied, it leaves them."""
+    line = procfile()["web"]
+    shown = line[:line.index("exec streamlit")] + "env"  # everything the line sets, then what the app would see
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "GANBOARD_"))}
+    out = subprocess.run(["/bin/sh", "-c", shown], env={**base, **given}, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    env = dict(ln.split("=", 1) for ln in out.stdout.splitlines() if "=" in ln)
+    assert tuple(env.get(k) for k in READS) == expected
+
+
 # ------------------------------------------------------------------------------------------- the server
 def test_tracking_server_keeps_runs_in_postgresql_and_serves_artifacts(deployment):
     dep = deployment
@@ -405,6 +430,74 @@ def test_dashboard_data_layer_reads_the_runs_back(deployment, load_batch, data):
     for curve in curves.values():
         assert len(curve.step) == TINY["steps"] // width + 1 and np.isfinite(curve.mean).all()
         assert curve.step[0] < 10 and curve.step[-1] > TINY["steps"] - 10
+
+
+def _fresh(data) -> None:
+    """Forget every read the data layer keeps, and which read database it checked."""
+    import streamlit as st
+
+    st.cache_data.clear()
+    data.runs_table.refresh()
+    data.curve_reads._summary_cached.cache_clear()
+    data.store._read_db_checked.clear()
+
+
+def test_a_dashboard_on_the_servers_machine_reads_its_database_and_folder_with_the_same_answers(
+        deployment, load_batch, data, monkeypatch):
+    """GANBOARD_READ_DATABASE_URI and GANBOARD_READ_ARTIFACTS_DIR (the Procfile's web process beside the tracking
+    process): the runs, counts, sweeps, curves and files the pages get equal what the server's REST API gives."""
+    dep, run_ids = deployment, load_batch["run_ids"]
+    monkeypatch.delenv("GANBOARD_READ_DATABASE_URI", raising=False)
+    monkeypatch.delenv("GANBOARD_READ_ARTIFACTS_DIR", raising=False)
+
+    def answers():
+        _fresh(data)
+        sweep = data.runs_by_id(run_ids)["sweep"].iloc[0]
+        where = data.runs_by_id(run_ids)["artifact_uri"].iloc[0]
+        return {"rows": data.runs_by_id(run_ids[::-1]), "sweep": data.sweep_run_ids(sweep),
+                "counted": (data.count_runs(), data.count_runs(statuses=["finished"]), data.count_runs(sweep=sweep)),
+                "curves": data.curves(run_ids, "loss/d", points=50),
+                "file": data.artifacts.read_run_artifact(where, "samples/step_0000400.npz")}
+
+    rest = answers()
+    assert data.store.sql_reads(data.store_uri()) is None  # nothing but the server, so far
+    monkeypatch.setenv("GANBOARD_READ_DATABASE_URI", f"postgresql+psycopg2://postgres@127.0.0.1:5432/{dep.db}")
+    monkeypatch.setenv("GANBOARD_READ_ARTIFACTS_DIR", str(dep.artifacts))
+    direct = answers()
+    assert data.store.sql_reads(data.store_uri()).endswith(dep.db)
+    rows = [df.drop(columns=["metric_keys"]).set_index("run_id") for df in (rest["rows"], direct["rows"])]
+    pd.testing.assert_frame_equal(rows[0][sorted(rows[0].columns)], rows[1][sorted(rows[1].columns)])
+    assert rest["rows"]["run_id"].tolist() == direct["rows"]["run_id"].tolist() == run_ids[::-1]
+    assert sorted(rest["sweep"]) == sorted(direct["sweep"]) == sorted(run_ids)
+    assert rest["counted"] == direct["counted"]  # probing the server's paging, and one SQL count
+    assert rest["counted"][2] == N_LOAD and rest["counted"][1] >= N_LOAD
+    for run_id in run_ids:
+        for a, b in zip(rest["curves"][run_id], direct["curves"][run_id]):
+            np.testing.assert_array_equal(a, b)
+    assert rest["file"] == direct["file"] and len(rest["file"]) > 1000
+
+
+def test_a_read_database_or_folder_of_somewhere_else_is_refused_in_one_line(deployment, data, tmp_path,
+                                                                           monkeypatch):
+    """A read database that is not the server's (another store's experiments) and a read folder that does not
+    exist are one-line errors naming the variable, never another store's runs."""
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    from mlflow import MlflowClient
+
+    MlflowClient(tracking_uri=other).create_experiment("someone else's")
+    monkeypatch.setenv("GANBOARD_READ_DATABASE_URI", other)
+    _fresh(data)
+    with pytest.raises(data.StoreError) as err:
+        data.experiments()
+    assert "GANBOARD_READ_DATABASE_URI" in one_line(str(err.value)) and "not the database" in str(err.value)
+    monkeypatch.delenv("GANBOARD_READ_DATABASE_URI")
+    monkeypatch.setenv("GANBOARD_READ_ARTIFACTS_DIR", str(tmp_path / "no such folder"))
+    _fresh(data)
+    with pytest.raises(data.StoreError) as err:
+        data.artifacts.read_run_artifact("mlflow-artifacts:/1/abc/artifacts", "config.json")
+    assert "GANBOARD_READ_ARTIFACTS_DIR" in one_line(str(err.value))
+    monkeypatch.delenv("GANBOARD_READ_ARTIFACTS_DIR")
+    _fresh(data)
 
 
 def test_artifacts_round_trip_through_the_server(deployment, load_batch):

@@ -259,3 +259,21 @@ def test_robust_range_known_quantiles_and_ignores_spike():
 def test_direction_lookup():
     assert stats.direction("metric/modes") is True and stats.direction("fid") is False
     assert stats.direction("theory/d_err") is False and stats.direction("loss/d") is None
+
+
+def test_one_group_against_the_others_is_those_pairs_of_every_pair_with_holm_over_k_minus_1():
+    rng = np.random.default_rng(3)
+    groups = {name: rng.normal(mu, 1.0, 8) for name, mu in (("a", 0.0), ("b", 1.5), ("c", 0.2), ("d", -1.0))}
+    every = stats.pairwise_tests(groups, "welch")
+    against = stats.pairwise_tests(groups, "welch", against="b")
+    assert list(zip(against["a"], against["b"])) == [("b", "a"), ("b", "c"), ("b", "d")]
+    for _, row in against.iterrows():  # the same test, its sign flipped where every-pair has b second
+        pair = every[((every["a"] == row["a"]) & (every["b"] == row["b"])) |
+                     ((every["a"] == row["b"]) & (every["b"] == row["a"]))].iloc[0]
+        sign = 1 if pair["a"] == row["a"] else -1
+        assert row["p"] == pytest.approx(pair["p"], rel=1e-12)
+        assert row["statistic"] == pytest.approx(sign * pair["statistic"], rel=1e-12)
+        assert row["hedges_g"] == pytest.approx(sign * pair["hedges_g"], rel=1e-12)
+    np.testing.assert_allclose(against["p_holm"], stats.holm(against["p"].to_numpy()))  # a family of 3, not 6
+    with pytest.raises(ValueError, match="against"):
+        stats.pairwise_tests(groups, against="e")
