@@ -290,8 +290,8 @@ def curves_figure(series: Sequence[Mapping[str, Any]], *, smoothing: float = 0.0
     rows to `height`. `raw_lines` False leaves the faint raw lines out; `legend` False hides the legend (a
     chart of a hundred groups, whose names hovering a line shows).
     """
-    fig = go.Figure()
-    line_cls = go.Scattergl if webgl else go.Scatter
+    traces: list[Any] = []  # handed to the Figure at once: a hundred lines built one add_trace at a time is slow
+    line_type = "scattergl" if webgl else "scatter"
     all_y: list[np.ndarray] = []
     xs_seen: list[np.ndarray] = []
     for i, s in enumerate(series):
@@ -302,7 +302,7 @@ def curves_figure(series: Sequence[Mapping[str, Any]], *, smoothing: float = 0.0
         all_y.append(y)
         floor, ceiling = s.get("range") or (-math.inf, math.inf)
         if s.get("ymin") is not None and s.get("ymax") is not None:
-            fig.add_trace(_area(x, np.clip(_arr(s["ymin"]), floor, ceiling), np.clip(_arr(s["ymax"]), floor, ceiling),
+            traces.append(_area(x, np.clip(_arr(s["ymin"]), floor, ceiling), np.clip(_arr(s["ymax"]), floor, ceiling),
                                 name=f"{name} min/max", group=name, color=color, alpha=0.12))
         if s.get("lo") is not None and s.get("hi") is not None:
             lo, hi = _arr(s["lo"]), _arr(s["hi"])
@@ -313,17 +313,17 @@ def curves_figure(series: Sequence[Mapping[str, Any]], *, smoothing: float = 0.0
                          group=name, color=color, alpha=0.25)
             if cut:
                 band.meta = {"clipped": cut}
-            fig.add_trace(band)
+            traces.append(band)
         main_y = y
         if smoothing > 0 and raw_lines:
-            fig.add_trace(line_cls(x=x, y=y, mode="lines", name=f"{name} raw", legendgroup=name, showlegend=False,
-                                   line=dict(color=color, width=1, dash=s.get("dash")), opacity=0.3,
-                                   hoverinfo="skip"))
+            traces.append(dict(type=line_type, x=x, y=y, mode="lines", name=f"{name} raw", legendgroup=name,
+                               showlegend=False, line=dict(color=color, width=1, dash=s.get("dash")), opacity=0.3,
+                               hoverinfo="skip"))
         if smoothing > 0:
             main_y = ema_smooth(y, smoothing)
-        fig.add_trace(line_cls(x=x, y=main_y, mode="lines", name=name, legendgroup=name,
-                               line=dict(color=color, width=2, dash=s.get("dash")),
-                               hovertemplate=f"{name}<br>{x_title} %{{x}}<br>%{{y:.4g}}<extra></extra>"))
+        traces.append(dict(type=line_type, x=x, y=main_y, mode="lines", name=name, legendgroup=name,
+                           line=dict(color=color, width=2, dash=s.get("dash")),
+                           hovertemplate=f"{name}<br>{x_title} %{{x}}<br>%{{y:.4g}}<extra></extra>"))
 
     if references and xs_seen and any(a.size for a in xs_seen):
         x0 = min(float(a.min()) for a in xs_seen if a.size)
@@ -331,14 +331,13 @@ def curves_figure(series: Sequence[Mapping[str, Any]], *, smoothing: float = 0.0
         for ref in references:
             if log_y and float(ref["y"]) <= 0:
                 continue
-            fig.add_trace(_reference_trace(ref, x0, x1))
+            traces.append(_reference_trace(ref, x0, x1))
 
-    fig.update_xaxes(title_text=x_title)
-    fig.update_yaxes(title_text=y_title, type="log" if log_y else "linear")
+    yaxis: dict[str, Any] = dict(title=dict(text=y_title), type="log" if log_y else "linear")
     if robust_y and all_y:
         rng = robust_range(np.concatenate([a.ravel() for a in all_y]), log=log_y)
         if rng is not None:
-            fig.update_yaxes(range=list(rng))
+            yaxis["range"] = list(rng)
     legend_layout: dict[str, Any] = dict(groupclick="togglegroup")
     names = [str(s["name"]) for s in series]
     if legend and names and max(map(len, names)) > LEGEND_SIDE_CHARS:
@@ -347,9 +346,11 @@ def curves_figure(series: Sequence[Mapping[str, Any]], *, smoothing: float = 0.0
         legend_layout.update(orientation="h", x=0, xanchor="left", y=-0.12, yanchor="top", entrywidth=1,
                              entrywidthmode="fraction")
         height = (height or 450) + LEGEND_ROW_PX * len(names)
-    fig.update_layout(title=title, hovermode="closest", margin=dict(l=50, r=20, t=40 if title else 20, b=40),
-                      legend=legend_layout, showlegend=None if legend else False, height=height)
-    return fig
+    layout = dict(title=title, hovermode="closest", margin=dict(l=50, r=20, t=40 if title else 20, b=40),
+                  legend=legend_layout, height=height, xaxis=dict(title=dict(text=x_title)), yaxis=yaxis)
+    if not legend:
+        layout["showlegend"] = False
+    return go.Figure(data=traces, layout=layout)
 
 
 def parallel_coordinates(df: pd.DataFrame, dims: Sequence[str], color_metric: str,
@@ -742,7 +743,7 @@ def grouped_series(curves: Mapping[str, Any], groups: Mapping[str, Sequence[str]
     """
     import warnings
 
-    from dashboard.stats import aggregate, align_curves
+    from dashboard.stats import aggregate_arrays, align_curves
 
     out: list[dict[str, Any]] = []
     for i, (label, members) in enumerate(groups.items()):
@@ -757,10 +758,10 @@ def grouped_series(curves: Mapping[str, Any], groups: Mapping[str, Sequence[str]
             if envelope:
                 s.update(ymin=_arr(c.vmin), ymax=_arr(c.vmax))
         else:
-            agg = aggregate([(getattr(curves[r], x), curves[r].mean) for r in have], band=band or "std")  # type: ignore[arg-type]
-            s = {"name": f"{label} (n={n})", "x": agg["step"].to_numpy(), "y": agg["mean"].to_numpy(), "meta": meta}
+            agg = aggregate_arrays([(getattr(curves[r], x), curves[r].mean) for r in have], band=band or "std")  # type: ignore[arg-type]
+            s = {"name": f"{label} (n={n})", "x": agg["step"], "y": agg["mean"], "meta": meta}
             if band:
-                s.update(lo=agg["lo"].to_numpy(), hi=agg["hi"].to_numpy())
+                s.update(lo=agg["lo"], hi=agg["hi"])
             if envelope:
                 grid = s["x"]
                 _, lows = align_curves([(getattr(curves[r], x), curves[r].vmin) for r in have], grid)

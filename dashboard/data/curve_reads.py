@@ -14,6 +14,7 @@ MLflow stores NaN as is_nan = 1 and +-inf as +-float max; both count as missing 
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -157,16 +158,18 @@ def _read_curves(uri: str, run_ids: tuple[str, ...], key: str, points: int,
         raise store.store_error(exc, f"Could not read {key}", uri) from None
 
 
+# The run ids and summary locations (a thousand of each for a big sweep) go in underscored, which st.cache_data does
+# not hash (its hashing of them cost more than the rest of a cached call); `digest` stands for them in the key.
 @st.cache_data(ttl=store.FINAL_TTL_S, show_spinner=False, max_entries=256)
-def _curves_final(uri: str, run_ids: tuple[str, ...], key: str, points: int,
-                  summarised: tuple[tuple[str, str, int], ...]) -> dict[str, Curve]:
-    return _read_curves(uri, run_ids, key, points, summarised)
+def _curves_final(uri: str, key: str, points: int, digest: str, _run_ids: tuple[str, ...],
+                  _summarised: tuple[tuple[str, str, int], ...]) -> dict[str, Curve]:
+    return _read_curves(uri, _run_ids, key, points, _summarised)
 
 
 @st.cache_data(ttl=store.LIVE_TTL_S, show_spinner=False, max_entries=64)
-def _curves_live(uri: str, run_ids: tuple[str, ...], key: str, points: int,
-                 summarised: tuple[tuple[str, str, int], ...]) -> dict[str, Curve]:
-    return _read_curves(uri, run_ids, key, points, summarised)
+def _curves_live(uri: str, key: str, points: int, digest: str, _run_ids: tuple[str, ...],
+                 _summarised: tuple[tuple[str, str, int], ...]) -> dict[str, Curve]:
+    return _read_curves(uri, _run_ids, key, points, _summarised)
 
 
 def curves(run_ids: Sequence[str], key: str, points: int = 300, live: Collection[str] = ()) -> dict[str, Curve]:
@@ -177,26 +180,33 @@ def curves(run_ids: Sequence[str], key: str, points: int = 300, live: Collection
     their metric rows. All runs of one call share the bucket grid (see the module docstring).
     """
     asked = set(run_ids)
-    df = runs_table.runs_by_id(sorted(asked))
+    rows = runs_table.rows_by_id(sorted(asked))
     live_set = set(live) & asked
     # a run that has ended without logging `key` has nothing to read: no rows, no summary (a chart of the real
     # data's reference values asks a thousand runs of which a few logged it)
-    ids = tuple(sorted(r for r, keys in zip(df["run_id"], df["metric_keys"]) if key in keys or r in live_set))
-    if not ids:
+    rows = [row for row in rows if key in row["metric_keys"] or row["run_id"] in live_set]
+    if not rows:
         return {}
-    summarised = summarised_runs(df[df["run_id"].isin(ids)])
-    done = tuple(sorted((r, *where) for r, where in summarised.items() if r not in live_set))
+    ids = tuple(sorted(row["run_id"] for row in rows))
+    done = tuple(sorted((row["run_id"], *where) for row in rows
+                        if row["run_id"] not in live_set and (where := _summary_location(row)) is not None))
     uri = store.store_uri()
-    if live_set:
-        # One call, so live and finished runs share a bucket grid; short-lived because some are still moving.
-        return _curves_live(uri, ids, key, int(points), done)
-    return _curves_final(uri, ids, key, int(points), done)
+    digest = hashlib.sha1(repr((ids, done)).encode()).hexdigest()
+    # One call, so live and finished runs share a bucket grid; short-lived when some are still moving.
+    return (_curves_live if live_set else _curves_final)(uri, key, int(points), digest, ids, done)
+
+
+def _summary_location(row: dict) -> tuple[str, int] | None:
+    """(artifact location, end time in ms) of a run whose curve summaries can stand in for its metric rows: ended,
+    and tagged as summarised; else None."""
+    if row.get("curves") != "1" or row.get("active") or pd.isna(row.get("end")):
+        return None
+    return row["artifact_uri"], round(row["end"].timestamp() * 1000)
 
 
 def summarised_runs(df: pd.DataFrame) -> dict[str, tuple[str, int]]:
     """Run id -> (artifact location, end time in ms), for the runs of a runs frame whose curve summaries can
-    stand in for their metric rows: ended, and tagged as summarised."""
+    stand in for their metric rows (_summary_location)."""
     if df.empty or "curves" not in df:
         return {}
-    sub = df[(df["curves"] == "1") & ~df["active"].astype(bool) & df["end"].notna()]
-    return {r: (a, round(e.timestamp() * 1000)) for r, a, e in zip(sub["run_id"], sub["artifact_uri"], sub["end"])}
+    return {row["run_id"]: where for row in df.to_dict("records") if (where := _summary_location(row)) is not None}

@@ -195,7 +195,7 @@ def sql_reads(uri: str) -> str | None:
     if not db:
         return None
     key = (uri, db)
-    if key not in _read_db_checked:
+    if key not in _read_db_checked:  # only a verdict is kept: a server or database that is away is asked again
         _read_db_checked[key] = _check_read_database(uri, db)
     if _read_db_checked[key]:
         raise StoreError(_read_db_checked[key])
@@ -203,7 +203,8 @@ def sql_reads(uri: str) -> str | None:
 
 
 def _check_read_database(uri: str, db: str) -> str:
-    """'' when `db` holds the experiments the server `uri` serves, else the one-line reason it cannot be used."""
+    """'' when `db` holds the experiments the server `uri` serves, else the one-line reason it cannot be used;
+    a StoreError when either cannot answer now."""
     from mlflow.entities import ViewType
     from sqlalchemy import text
 
@@ -212,13 +213,14 @@ def _check_read_database(uri: str, db: str) -> str:
         with sql_engine(db).connect() as conn:
             mine = {(str(e), n) for e, n in conn.execute(text("SELECT experiment_id, name FROM experiments"))}
     except Exception as exc:  # noqa: BLE001 - unreachable, wrong credentials, not MLflow's schema
-        return f"{READ_DATABASE_ENV} ({shown}) cannot be read: {one_line(exc)}"
+        raise StoreError(f"{READ_DATABASE_ENV} ({shown}) cannot be read: {one_line(exc)}") from None
     try:
-        served = {(e.experiment_id, e.name) for e in client(uri).search_experiments(view_type=ViewType.ALL)}
-    except StoreError as exc:
-        return str(exc)
+        served = {(e.experiment_id, e.name) for e in client(uri).search_experiments(view_type=ViewType.ALL,
+                                                                                      max_results=50_000)}
+    except StoreError:
+        raise
     except Exception as exc:  # noqa: BLE001
-        return str(store_error(exc, "Could not list experiments", uri))
+        raise store_error(exc, "Could not list experiments", uri) from None
     if served != mine:
         return (f"{READ_DATABASE_ENV} ({shown}) is not the database of the tracking server {describe_store(uri)}: "
                 f"their experiments differ; unset it or point it at the server's backend store.")

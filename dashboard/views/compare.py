@@ -116,10 +116,10 @@ def _chart(df: pd.DataFrame, groups: dict[str, list[str]], o: dict) -> None:
         st.info(" · ".join([f"None of the selected runs has logged {o['metric']}",
                             *figures.not_logged_notes(o["metric"], lacking)]))
         return
-    by_run = df.set_index("run_id")
+    data_of = dict(zip(df["run_id"], zip(df["dataset"], df["loss"])))
     for s in series:  # each group's band stays inside what the metric can take for its data sets and losses
-        members = by_run.loc[s["meta"]["runs"]]
-        s["range"] = figures.metric_range(o["metric"], members["dataset"], members["loss"])
+        members = [data_of[r] for r in s["meta"]["runs"]]
+        s["range"] = figures.metric_range(o["metric"], {d for d, _ in members}, {loss for _, loss in members})
     refs = figures.references_for(o["metric"], set(df["loss"])) if o["theory"] else None
     if o["theory"]:
         refs = (refs or []) + real_data_lines(o["metric"], df, live)
