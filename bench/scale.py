@@ -1,21 +1,29 @@
 """A team's store at scale: 10,000 runs, and how fast every page answers in a real browser.
 
-    python bench/scale.py [--kind postgres|sqlite|both] [--repeats 5] [--runs 10000] [--folder /tmp/ganboard-scale]
+    python bench/scale.py [--configs postgres,postgres-rest,sqlite] [--repeats 5] [--mlflow-repeats 3]
+                          [--runs 10000] [--folder /tmp/ganboard-scale] [--screenshots DIR] [--build-only]
 
 1. Fills (once, cached under --folder; bench/scale_store.py says what and how) a store of N runs in 200 sweeps:
-   PostgreSQL behind the MLflow tracking server started as the Procfile starts it (`postgres`), or the embedded
-   SQLite store (`sqlite`).
-2. Starts the dashboard against it (read-only, as a viewer) and, in Chromium, times from the action until the
-   page has finished (no running indicator, the expected table or charts drawn), as medians over the repeats:
-   - Runs page: the first render (a new session on a new server), a filter change (status = failed), a sort
-     change (by FID), the next page;
-   - Compare: the first render with the big sweep's 1,000 runs selected (`?sweep=`, seeds grouped; a new server,
-     so nothing is cached), a widget change (log y), a change of metric;
-   - Gallery: a step change with 64 runs on the page (the first 64 of the big sweep);
+   PostgreSQL behind the MLflow tracking server started as the Procfile starts it, or the embedded SQLite store.
+2. For each configuration (CONFIGS: the server with the dashboard on its machine, reading its database and
+   artifact folder directly as the Procfile's web process does; the server through its REST API alone; SQLite)
+   starts a new dashboard server (read-only, as a viewer) and, in Chromium, times from the action until the page
+   has finished (no running indicator, the expected caption, tables and charts drawn), as medians over the
+   repeats. Each repeat is a new server and a browser that has visited it once (the app's and Plotly's scripts
+   in its cache; `first_visit_1run`, that visit, Compare with one run of another sweep, is the baseline: its
+   time is mostly the server's first imports and the browser's first fetch of the scripts); every page then
+   opens in a new tab, a new Streamlit session:
+   - Runs page: the first render, a filter change (status = failed), a sort change (by FID), the next page, and
+     in a new tab a search filter in MLflow's syntax (params.loss = 'hinge');
+   - Compare: the first render with the big sweep's 1,000 runs selected (`?sweep=`, seeds grouped: 100 groups;
+     nothing of the sweep read before), a widget change (log y), a change of metric (new data);
+   - Gallery: a step change with 64 runs on the page (the first 64 of the big sweep), three in a row;
    - the dashboard server's peak memory (its VmHWM) after all of that.
-3. The anchor, measured in the same run on the same store: MLflow's own UI (the tracking server's, for SQLite an
-   `mlflow server` on the same file) — its experiment page (until the runs table shows rows) and its compare view
-   of the same 1,000 runs (until its table of them has rendered).
+3. The anchor, measured in the same run on the same store: MLflow's own UI (the tracking server's; for SQLite a
+   tracking server on the same file), in the same browser with its scripts cached: its experiment page (until
+   the runs table shows rows) and its compare view of the same 1,000 runs (until its title counts them, its
+   chart has drawn and its table is there).
+Prints every repeat, then the medians, the ratios to MLflow's UI and the targets of issue 17.
 """
 
 from __future__ import annotations
@@ -65,32 +73,33 @@ def postgres_store(folder: Path, shape: scale_store.Shape, log_dir: Path):
 
 # ------------------------------------------------------------------------------------------ the measures
 def store_facts(kind: str, where: str, info: dict) -> dict:
-    """What the timings wait for, read from the store itself: how many runs failed, the big sweep's first 64."""
-    query_failed = "SELECT COUNT(*) FROM runs WHERE status = 'FAILED' AND lifecycle_stage = 'active'"
-    query_big = ("SELECT r.run_uuid FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid WHERE t.key = 'ganboard.sweep' "
-                 "AND t.value = {p} ORDER BY r.start_time DESC, r.run_uuid")
-    query_other = ("SELECT r.run_uuid FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid WHERE t.key = 'ganboard.sweep' "
-                   "AND t.value <> {p} AND r.status = 'FINISHED' ORDER BY r.run_uuid LIMIT 1")
+    """What the timings wait for, read from the store itself: how many runs failed and how many trained with the
+    hinge loss (the captions' counts), the big sweep's runs newest first, one finished run of another sweep."""
     if kind == "sqlite":
         import sqlite3
 
-        con = sqlite3.connect(where)
-        failed = con.execute(query_failed).fetchone()[0]
-        big = [r for (r,) in con.execute(query_big.format(p="?"), (info["big_sweep"],))]
-        other = con.execute(query_other.format(p="?"), (info["big_sweep"],)).fetchone()[0]
+        con, p = sqlite3.connect(where), "?"
     else:
         import psycopg2
 
-        con = psycopg2.connect(where)
-        cur = con.cursor()
-        cur.execute(query_failed)
-        failed = cur.fetchone()[0]
-        cur.execute(query_big.format(p="%s"), (info["big_sweep"],))
-        big = [r for (r,) in cur.fetchall()]
-        cur.execute(query_other.format(p="%s"), (info["big_sweep"],))
-        other = cur.fetchone()[0]
+        con, p = psycopg2.connect(where), "%s"
+    cur = con.cursor()
+
+    def rows(query: str, *args) -> list:
+        cur.execute(query.format(p=p), args)
+        return cur.fetchall()
+
+    big_sweep = ("FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid WHERE t.key = 'ganboard.sweep' AND t.value {op} "
+                 "{p}")
+    facts = {
+        "failed": rows("SELECT COUNT(*) FROM runs WHERE status = 'FAILED' AND lifecycle_stage = 'active'")[0][0],
+        "hinge": rows("SELECT COUNT(*) FROM params WHERE key = 'loss' AND value = 'hinge'")[0][0],
+        "big_runs": [r for (r,) in rows(f"SELECT r.run_uuid {big_sweep.format(op='=', p='{p}')} "
+                                        "ORDER BY r.start_time DESC, r.run_uuid", info["big_sweep"])],
+        "other_run": rows(f"SELECT r.run_uuid {big_sweep.format(op='<>', p='{p}')} AND r.status = 'FINISHED' "
+                          "ORDER BY r.run_uuid LIMIT 1", info["big_sweep"])[0][0]}
     con.close()
-    return {"failed": failed, "big_runs": big, "gallery_runs": big[:64], "other_run": other}
+    return {**facts, "gallery_runs": facts["big_runs"][:64]}
 
 
 # A page is done when Streamlit's script has finished (no running indicator), the page shows `text` and every
@@ -129,8 +138,8 @@ def measure_dashboard(uri: str, env: dict, facts: dict, info: dict, repeats: int
     from playwright.sync_api import sync_playwright
 
     n_runs, big = info["runs"], info["big_sweep"]
-    out: dict[str, list[float]] = {k: [] for k in ("compare_1run", "runs_first", "runs_filter", "runs_sort",
-                                                   "runs_next_page",
+    out: dict[str, list[float]] = {k: [] for k in ("first_visit_1run", "runs_first", "runs_filter", "runs_sort",
+                                                   "runs_next_page", "runs_search",
                                                    "compare_first", "compare_log_y", "compare_metric",
                                                    "gallery_step", "peak_rss_mb")}
     gallery = ",".join(facts["gallery_runs"])
@@ -154,7 +163,7 @@ def measure_dashboard(uri: str, env: dict, facts: dict, info: dict, repeats: int
                 # a running server and a browser that has visited it (the app's and Plotly's scripts are in its
                 # cache): the baseline, Compare with one run of another sweep, nothing of the big sweep read
                 page = fresh_page()
-                out["compare_1run"].append(services.timed(
+                out["first_visit_1run"].append(services.timed(
                     lambda: page.goto(f"{base}/compare?runs={facts['other_run']}"),
                     lambda: page.wait_for_function(CHARTS_JS, arg=["Final metrics", None, False], timeout=300_000,
                                                    polling=25)))
@@ -181,6 +190,19 @@ def measure_dashboard(uri: str, env: dict, facts: dict, info: dict, repeats: int
                     lambda: wait(page, f"Runs 51–100 of {facts['failed']:,}")))
                 if shots and r == 0:
                     page.screenshot(path=str(shots / "runs-failed-by-fid.png"), full_page=True)
+                page.close()
+                # ... and a search filter in MLflow's syntax, in a new tab (counted by probing the store's pages)
+                page = fresh_page()
+                page.goto(f"{base}/runs")
+                wait(page, f"Runs 1–50 of {n_runs:,}")
+                box = page.get_by_role("textbox", name="Search filter")
+
+                def search():
+                    box.fill("params.loss = 'hinge'")
+                    box.press("Enter")
+
+                out["runs_search"].append(services.timed(search, lambda: wait(
+                    page, f"Runs 1–50 of {facts['hinge']:,} · by started")))
                 page.close()
                 # Compare: the big sweep, nothing of it cached
                 page = fresh_page()

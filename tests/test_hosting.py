@@ -455,7 +455,10 @@ def test_a_dashboard_on_the_servers_machine_reads_its_database_and_folder_with_t
         sweep = data.runs_by_id(run_ids)["sweep"].iloc[0]
         where = data.runs_by_id(run_ids)["artifact_uri"].iloc[0]
         return {"rows": data.runs_by_id(run_ids[::-1]), "sweep": data.sweep_run_ids(sweep),
-                "counted": (data.count_runs(), data.count_runs(statuses=["finished"]), data.count_runs(sweep=sweep)),
+                "counted": (data.count_runs(), data.count_runs(statuses=["finished"]), data.count_runs(sweep=sweep),
+                            data.count_runs(filter_string="params.batch_size = '32'")),
+                "page": data.runs(filter_string="params.batch_size = '32'", order_by=["metrics.`loss/d` ASC"],
+                                  limit=5)["run_id"].tolist(),
                 "curves": data.curves(run_ids, "loss/d", points=50),
                 "file": data.artifacts.read_run_artifact(where, "samples/step_0000400.npz")}
 
@@ -469,8 +472,9 @@ def test_a_dashboard_on_the_servers_machine_reads_its_database_and_folder_with_t
     pd.testing.assert_frame_equal(rows[0][sorted(rows[0].columns)], rows[1][sorted(rows[1].columns)])
     assert rest["rows"]["run_id"].tolist() == direct["rows"]["run_id"].tolist() == run_ids[::-1]
     assert sorted(rest["sweep"]) == sorted(direct["sweep"]) == sorted(run_ids)
-    assert rest["counted"] == direct["counted"]  # probing the server's paging, and one SQL count
-    assert rest["counted"][2] == N_LOAD and rest["counted"][1] >= N_LOAD
+    assert rest["counted"] == direct["counted"]  # probing the server's paging, and one SQL count or SQL probes
+    assert rest["counted"][2] == rest["counted"][3] == N_LOAD and rest["counted"][1] >= N_LOAD
+    assert rest["page"] == direct["page"] and len(rest["page"]) == 5  # MLflow's search, through REST and in SQL
     for run_id in run_ids:
         for a, b in zip(rest["curves"][run_id], direct["curves"][run_id]):
             np.testing.assert_array_equal(a, b)

@@ -297,3 +297,32 @@ def test_a_sigkilled_training_process_is_lost_when_status_is_asked(long_runs):
     assert run.info.status == tracking.FAILED
     assert run.data.tags[launch.REASON_TAG].startswith("lost"), run.data.tags[launch.REASON_TAG]
     assert "(lost" in line
+
+
+def test_a_submit_lists_its_sweep_and_launches_even_where_the_list_cannot_be_written(store, monkeypatch, capsys):
+    """The sweep index (what the Runs page's sweep picker reads) counts a submit's runs under its name; a failure to
+    write it leaves the runs launched and says in one line how to list the sweep later."""
+    lock = store.hold_scheduler_lock()  # nothing starts: the runs wait, queued
+    launcher = launch.get_launcher()
+    first = launcher.submit("ns", {"steps": 50}, {"loss": ["ns", "hinge"]}, 1, sweep_name="indexed")
+    sweep = tracking.get_run(first[0]).data.tags[launch.SWEEP_TAG]
+    tags = tracking.client().get_experiment(tracking.experiment_id()).tags
+    assert tracking.sweep_index(tags)[sweep] | {"start": 0} == {"name": "indexed", "runs": 2, "start": 0}
+    launcher.submit("ns", {"steps": 50}, None, 1, sweep_id=sweep, sweep_name="ignored: the sweep has its name")
+    tags = tracking.client().get_experiment(tracking.experiment_id()).tags
+    assert tracking.sweep_index(tags)[sweep]["runs"] == 3 and tracking.sweep_index(tags)[sweep]["name"] == "indexed"
+
+    def refused(*args):
+        raise RuntimeError("PERMISSION_DENIED: may not edit the experiment")
+
+    monkeypatch.setattr(tracking, "index_sweep", refused)
+    later = launcher.submit("ns", {"steps": 50}, None, 1, sweep_name="unlisted")
+    assert [tracking.get_run(r).info.status for r in later] == [tracking.QUEUED]
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "not listed in the sweep index" in err and "index-sweeps" in err
+    out = store.cli("index-sweeps")  # as the line says: the index afresh from the runs' tags
+    assert out.returncode == 0 and out.stdout.strip() == "2 sweeps indexed", out.stderr
+    tags = tracking.client().get_experiment(tracking.experiment_id()).tags
+    assert sorted((e["name"], e["runs"]) for e in tracking.sweep_index(tags).values()) == [("indexed", 3),
+                                                                                          ("unlisted", 1)]
+    lock.close()

@@ -2,11 +2,11 @@
 
 Nothing here reads the whole store. A page reads what it shows:
 - `runs`: one page of the runs that match a filter, in an order, from an offset. The filter (MLflow's search
-  syntax, plus status and sweep), the order and the paging run in the store (`engine.tracking.search_runs`: SQL
-  for a database store, the tracking server's search for a server), so a page of 50 costs the same with 50 runs
-  in the store or 50,000. `count_runs` says how many match: one SQL count where a database is at hand
-  (`store.sql_reads`), else by probing the store's paging (a page at offset k exists while k < n: about 2 log2 n
-  one-run requests).
+  syntax, plus status and sweep), the order and the paging run in the store (`engine.tracking.search_runs`:
+  MLflow's SQL store on the database where one is at hand, `store.sql_reads`, else the tracking server's search),
+  so a page of 50 costs the same with 50 runs in the store or 50,000. `count_runs` says how many match: one SQL count where a database is at hand
+  (`store.sql_reads`) and no search filter, else by probing the store's paging (a page at offset k exists while
+  k < n: about 2 log2 n one-run searches).
 - `runs_by_id`: the given runs only (a selection of a thousand for Compare), in a few SQL queries on MLflow's
   tables where a database is at hand, else through the client's search by id in parallel chunks. Each run's row
   is reused for SETTLED_TTL_S once the run has ended and for RUNS_TTL_S while it is queued or running
@@ -259,7 +259,7 @@ def _runs_cached(uri: str, experiment_ids: tuple[str, ...] | None, user_filter: 
         store.check_store(uri)
         found = list(tracking.search_runs(search_filter(user_filter, statuses, sweep), experiment_ids=ids,
                                           order_by=order_by or None, deleted=deleted, offset=offset, limit=limit,
-                                          page_size=limit))
+                                          page_size=limit, store=store.sql_reads(uri)))
     except store.StoreError:
         raise
     except Exception as exc:  # noqa: BLE001
@@ -301,7 +301,7 @@ def _count_cached(uri: str, experiment_ids: tuple[str, ...] | None, filter_strin
         full = search_filter(filter_string, statuses, sweep)
         store.check_store(uri)
         return _probe_count(lambda k: any(tracking.search_runs(full, experiment_ids=ids, deleted=deleted, offset=k,
-                                                               limit=1, page_size=1)))
+                                                               limit=1, page_size=1, store=db)))
     except store.StoreError:
         raise
     except Exception as exc:  # noqa: BLE001

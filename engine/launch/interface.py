@@ -4,6 +4,7 @@ Backends (local.py, ray_jobs.py) implement enqueue, _stop_started and logs."""
 from __future__ import annotations
 
 import socket
+import sys
 import time
 from typing import Any
 
@@ -62,8 +63,13 @@ class Launcher:
             name = names[i] if names is not None else run_name(cfg, run_preset, varied)
             run_ids.append(tracking.create_run(cfg.to_dict(), experiment=experiment, run_name=name, tags=run_tags,
                                                status=tracking.QUEUED))
-        tracking.index_sweep(experiment, sweep_id, sweep_name or f"sweep {sweep_id}", len(run_ids))
         self.enqueue(run_ids, configs)
+        try:
+            tracking.index_sweep(experiment, sweep_id, sweep_name or f"sweep {sweep_id}", len(run_ids))
+        except Exception as exc:  # noqa: BLE001 - the runs are launched; only the picker's list lacks the sweep
+            print(f"ganboard: sweep {sweep_id} not listed in the sweep index ({type(exc).__name__}: "
+                  f"{str(exc).splitlines()[0] if str(exc) else ''}); `python -m engine.launch index-sweeps` lists "
+                  f"it", file=sys.stderr)
         return run_ids
 
     def check_ready(self, configs: list[TrainConfig]) -> None:
@@ -129,14 +135,13 @@ def reindex_sweeps() -> int:
     """Write every experiment's sweep index afresh from its runs' sweep tags, in one pass over the store; returns
     how many sweeps it lists. For stores with sweeps launched before the index existed (submit keeps it since)."""
     entries: dict[tuple[str, str], dict[str, Any]] = {}
-    for run in tracking.search_runs():
+    for run in tracking.search_runs(order_by=["attributes.start_time ASC"]):  # a sweep is named by its first run
         sweep = run.data.tags.get(SWEEP_TAG)
         if not sweep:
             continue
         entry = entries.setdefault((run.info.experiment_id, sweep), {
             "name": run.data.tags.get(SWEEP_NAME_TAG) or f"sweep {sweep}", "runs": 0, "start": run.info.start_time})
         entry["runs"] += 1
-        entry["start"] = min(entry["start"], run.info.start_time or entry["start"])
     c = tracking.client()
     for (exp_id, sweep), entry in entries.items():
         c.set_experiment_tag(exp_id, *tracking.sweep_index_tag(sweep, **entry))
