@@ -102,11 +102,12 @@ def store_facts(kind: str, where: str, info: dict) -> dict:
     return {**facts, "gallery_runs": facts["big_runs"][:64]}
 
 
-# A page is done when Streamlit's script has finished (no running indicator), the page shows `text` and every
-# table on it has drawn (its canvas is there).
-DONE_JS = """(text) => !document.querySelector('[data-testid="stStatusWidget"]') &&
-  document.body.innerText.includes(text) &&
+# A page is done when Streamlit's script has finished (no running indicator), the page shows every one of
+# `texts` and every table on it has drawn (its canvas is there).
+DONE_JS = """(texts) => !document.querySelector('[data-testid="stStatusWidget"]') &&
+  texts.every(t => document.body.innerText.includes(t)) &&
   [...document.querySelectorAll('[data-testid="stDataFrame"]')].every(t => t.querySelector('canvas'))"""
+RUNS_DONE = "Clear selection"  # the Runs page's last row of buttons, drawn after its table and page picker
 # Compare is done when, besides, every Plotly chart has drawn its traces (and the y axis is what was asked).
 CHARTS_JS = """([text, yTitle, logY]) => {
   if (document.querySelector('[data-testid="stStatusWidget"]')) return false;
@@ -151,8 +152,8 @@ def measure_dashboard(uri: str, env: dict, facts: dict, info: dict, repeats: int
         def fresh_page():  # a new tab: a new Streamlit session, in a browser that has the app's scripts cached
             return context.new_page()
 
-        def wait(page, text, timeout_s=180):
-            page.wait_for_function(DONE_JS, arg=text, timeout=timeout_s * 1000, polling=25)
+        def wait(page, *texts, timeout_s=180):
+            page.wait_for_function(DONE_JS, arg=list(texts), timeout=timeout_s * 1000, polling=25)
 
         for r in range(repeats):
             port = services.free_port()
@@ -171,7 +172,7 @@ def measure_dashboard(uri: str, env: dict, facts: dict, info: dict, repeats: int
                 # ... Runs: first render in a new session, then a filter, an order and a page change
                 page = fresh_page()
                 out["runs_first"].append(services.timed(lambda: page.goto(f"{base}/runs"), lambda: wait(
-                    page, f"Runs 1–50 of {n_runs:,} · by started, descending")))
+                    page, f"Runs 1–50 of {n_runs:,} · by started, descending", RUNS_DONE)))
                 if shots and r == 0:
                     page.screenshot(path=str(shots / "runs.png"), full_page=True)
 
@@ -182,19 +183,19 @@ def measure_dashboard(uri: str, env: dict, facts: dict, info: dict, repeats: int
                     page.keyboard.press("Escape")
 
                 out["runs_filter"].append(services.timed(lambda: pick("Status", "failed"), lambda: wait(
-                    page, f"of {facts['failed']:,} · by started")))
+                    page, f"of {facts['failed']:,} · by started", RUNS_DONE)))
                 out["runs_sort"].append(services.timed(lambda: pick("Sort by", "fid"), lambda: wait(
-                    page, f"of {facts['failed']:,} · by fid, descending")))
+                    page, f"of {facts['failed']:,} · by fid, descending", RUNS_DONE)))
                 out["runs_next_page"].append(services.timed(
                     lambda: page.get_by_role("button", name="Page 2", exact=True).first.click(),
-                    lambda: wait(page, f"Runs 51–100 of {facts['failed']:,}")))
+                    lambda: wait(page, f"Runs 51–100 of {facts['failed']:,}", RUNS_DONE)))
                 if shots and r == 0:
                     page.screenshot(path=str(shots / "runs-failed-by-fid.png"), full_page=True)
                 page.close()
                 # ... and a search filter in MLflow's syntax, in a new tab (counted by probing the store's pages)
                 page = fresh_page()
                 page.goto(f"{base}/runs")
-                wait(page, f"Runs 1–50 of {n_runs:,}")
+                wait(page, f"Runs 1–50 of {n_runs:,}", RUNS_DONE)
                 box = page.get_by_role("textbox", name="Search filter")
 
                 def search():
@@ -202,7 +203,7 @@ def measure_dashboard(uri: str, env: dict, facts: dict, info: dict, repeats: int
                     box.press("Enter")
 
                 out["runs_search"].append(services.timed(search, lambda: wait(
-                    page, f"Runs 1–50 of {facts['hinge']:,} · by started")))
+                    page, f"Runs 1–50 of {facts['hinge']:,} · by started", RUNS_DONE)))
                 page.close()
                 # Compare: the big sweep, nothing of it cached
                 page = fresh_page()
