@@ -254,19 +254,17 @@ SEARCH_PAGE = 1000  # runs per search request: MLflow's own default page
 
 def search_runs(filter_string: str = "", *, experiment_ids: Sequence[str] | None = None,
                 order_by: Sequence[str] | None = None, deleted: bool = False, offset: int = 0,
-                limit: int | None = None, page_size: int = SEARCH_PAGE, store: str | None = None) -> Iterator[Any]:
+                limit: int | None = None, page_size: int = SEARCH_PAGE) -> Iterator[Any]:
     """The runs (MLflow Run objects) that match an MLflow search filter, every page of them, lazily.
 
     The one paging loop over MLflow's page tokens: the filter, the order (default newest first) and the paging run
     in the store, so a caller that stops early (`limit`, or breaking out) never reads the rest, and one that starts
     at `offset` never reads what comes before (MLflow's page tokens are offsets, for its SQL stores and its
-    server alike). `experiment_ids` defaults to every active experiment; `deleted` includes soft-deleted runs.
-    `store` reads another URI than the tracking store's own: a tracking server's database, read directly."""
-    from mlflow import MlflowClient
+    server alike). `experiment_ids` defaults to every active experiment; `deleted` includes soft-deleted runs."""
     from mlflow.entities import ViewType
     from mlflow.utils.search_utils import SearchUtils
 
-    c = client() if store is None else MlflowClient(tracking_uri=store)
+    c = client()
     exps = list(experiment_ids) if experiment_ids is not None else [e.experiment_id for e in c.search_experiments()]
     if not exps or (limit is not None and limit <= 0):
         return

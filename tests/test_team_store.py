@@ -111,13 +111,29 @@ def test_counts_are_the_stores_counts_by_sql_and_by_probing_its_paging(team, dat
               "r.status = 'FINISHED'", (big,))[0][0]
 
 
-def test_probing_finds_any_count_in_logarithmic_steps():
+@pytest.mark.parametrize("ways", [1, 2, 8])
+def test_probing_finds_any_count_in_a_few_rounds(ways):
+    import math
+    import threading
+
     from dashboard.data.runs_table import _probe_count
 
-    for n in [0, 1, 2, 3, 7, 8, 9, 50, 1000, 10_000, 12_345]:
-        asked = []
-        assert _probe_count(lambda k: asked.append(k) or k < n) == n
-        assert len(asked) <= 2 * max(1, n).bit_length() + 2, (n, len(asked))
+    for n in [0, 1, 2, 3, 7, 8, 9, 50, 255, 256, 257, 1000, 10_000, 12_345]:
+        asked, rounds = [], []
+        lock = threading.Lock()
+
+        def exists_at(k):
+            with lock:
+                asked.append(k)
+            return k < n
+
+        assert _probe_count(exists_at, ways) == n, (n, ways)
+        assert all(k >= 0 for k in asked)
+        # each round asks `ways` offsets at once: bracketing needs about log2(n) / ways rounds, narrowing
+        # log base (ways + 1) of the bracket
+        bound = ways * (math.ceil((max(n, 1).bit_length() + 1) / ways) + math.ceil(
+            math.log(max(n, 2), ways + 1)) + 2)
+        assert len(asked) <= bound, (n, ways, len(asked), bound)
 
 
 def test_the_sweep_index_lists_every_sweep_with_its_runs_without_reading_a_run(team, data, monkeypatch):
