@@ -4,7 +4,9 @@ The curves are downsampled in the data module (min/max envelopes kept, density a
 with TensorBoard's debiased EMA, the raw curve faint behind. Runs are grouped by chosen config fields, by
 default by everything except the seed, and drawn as the group mean with a std / SE / 95 % CI band and n. Below:
 final metrics per group (mean ± SE, best highlighted, CSV), pairwise tests with Holm's correction and effect
-sizes, the config fields that differ, and parallel coordinates of config against a final metric.
+sizes, the config fields that differ, and parallel coordinates of config against a final metric. A sweep of a
+thousand runs is a hundred groups or more: the chart then draws the groups' means only (DETAIL_MAX) and the tests
+take one group against the others (ALL_PAIRS_MAX), so that the page stays quick to draw and to read.
 """
 
 from __future__ import annotations
@@ -295,7 +297,7 @@ def render() -> None:
         return
     st.query_params.from_dict(data.selection_query(df["run_id"].tolist()))
     n_del = int(df["deleted"].sum())
-    st.caption(f"{len(df)} run{'' if len(df) == 1 else 's'}" + (f" ({n_del} deleted)" if n_del else "") +
+    st.caption(f"{len(df):,} run{'' if len(df) == 1 else 's'}" + (f" ({n_del} deleted)" if n_del else "") +
                (f", {int(df['active'].sum())} still active" if df["active"].any() else ""))
     cfgs = data.configs(df)
     keys = data.metric_keys(df)

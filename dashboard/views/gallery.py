@@ -5,7 +5,9 @@ Points runs draw their samples over the data plane (this file); image runs draw 
 selection may mix both.
 
 One step slider (with play) moves every panel together; a run without a snapshot at that step shows its nearest
-earlier one and says so in the panel's caption. The ∇D arrows are central finite differences of the D grid that
+earlier one and says so in the panel's caption. A page's snapshots are read in parallel; above INTERACTIVE_MAX
+runs a page the points panels are pictures drawn here (dashboard/point_pictures.py, begun in threads before the
+page lays them out) instead of Plotly charts, which cost a browser too much to draw by the dozen. The ∇D arrows are central finite differences of the D grid that
 every snapshot logs (data.field_gradient), so they exist at every step; a checkpoint holds D at the last step
 only (the Artifacts page differentiates that one with autograd). Reads go through dashboard.data (cached),
 figures come from dashboard.figures (pure); the scrubber is a fragment, so a slider move reruns only the panels.
