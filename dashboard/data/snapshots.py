@@ -2,7 +2,9 @@
 
 A snapshot of a logged step never changes, so its loaders are cached without expiry, keyed by (store, run id,
 step); the list of a run's snapshot steps is re-read every ARTIFACT_TTL_S while the run may add some, and kept
-FINAL_TTL_S once it has ended. The truth (modes, density, bounds) is the engine's data set (`mixture`); mode
+FINAL_TTL_S once it has ended. Snapshots and listings are read straight from the run's artifact location
+(artifacts.read_run_artifact: its folder, the server's folder, or one request each), a page's runs in parallel
+(`gallery_frames`, `steps_of_runs`). The truth (modes, density, bounds) is the engine's data set (`mixture`); mode
 shares, density contours and D's gradient are computed here from the snapshots and that truth.
 """
 

@@ -146,4 +146,3 @@ def reindex_sweeps() -> int:
     for (exp_id, sweep), entry in entries.items():
         c.set_experiment_tag(exp_id, *tracking.sweep_index_tag(sweep, **entry))
     return len(entries)
-
