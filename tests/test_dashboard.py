@@ -727,6 +727,14 @@ def test_widgets_changed_then_left_and_revisited_log_no_streamlit_warning(env, m
         at = app("views/compare.py", session={data.SELECTION_KEY: env["ns"] + env["hinge"]})
         at.number_input(key="keep.compare.alpha").set_value(0.1).run()
         at.number_input(key="keep.compare.points").set_value(200).run()
+        at.switch_page("views/runs.py").run()
+        at.selectbox(key="keep.runs.sweep").set_value("sw-hinge").run()
+        at.selectbox(key="keep.runs.sort").set_value("fid").run()
+        at.selectbox(key="keep.runs.page_size").set_value(25).run()
+        at.switch_page("views/gallery.py").run()
+        at.switch_page("views/runs.py").run()
+        assert at.selectbox(key="keep.runs.sweep").value == "sw-hinge"  # kept across the visit
+        assert at.selectbox(key="keep.runs.sort").value == "fid"
         at.switch_page("views/gallery.py").run()
         at.switch_page("views/launch.py").run()
         at.number_input(key="keep.launch.steps").set_value(50).run()
