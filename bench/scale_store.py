@@ -21,7 +21,8 @@ How it is written (MLflow's client would take hours for 10^8 metric rows): exper
 (so the store, or the tracking server, chooses their artifact locations), every other row straight into MLflow's
 tables in bulk, i.e. the store's own bulk path: PostgreSQL's COPY (with the metrics table's primary key and
 indexes dropped during the load and rebuilt after it, exactly as they were), SQLite's executemany in one
-transaction; artifact files written into the artifact root the store or server reads from.
+transaction; artifact files written into the artifact root the store or server reads from. At the default shape
+each store takes about 9 minutes on a 2-core machine and about 25 GB (PostgreSQL's database, or the SQLite file).
 """
 
 from __future__ import annotations
