@@ -11,6 +11,7 @@ import fcntl
 import itertools
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -325,4 +326,32 @@ def test_a_submit_lists_its_sweep_and_launches_even_where_the_list_cannot_be_wri
     tags = tracking.client().get_experiment(tracking.experiment_id()).tags
     assert sorted((e["name"], e["runs"]) for e in tracking.sweep_index(tags).values()) == [("indexed", 3),
                                                                                           ("unlisted", 1)]
+    lock.close()
+
+
+def test_a_process_gone_after_its_stop_was_asked_for_is_stopped_and_one_gone_unasked_is_lost(store):
+    """A stop can land while the training process is still importing, before it could record being stopped: the
+    signal ends it, and the scheduler (or the next status check) finds it gone. That run was stopped, not lost."""
+    from engine.launch.local import LocalLauncher, finish_child
+
+    lock = store.hold_scheduler_lock()
+    stopped, gone = launch.get_launcher().submit("ns", {"steps": 50}, {"seed": [1, 2]}, 1)
+    for run_id in (stopped, gone):  # started, as the scheduler marks a run it starts, by a process now gone
+        tracking.set_tags(run_id, {launch.JOB_TAG: "pid 999999999", launch.HOST_TAG: socket.gethostname()})
+        tracking.set_status(run_id, tracking.RUNNING)
+    tracking.set_tags(stopped, {launch.STOP_TAG: "1"})  # what stop() writes before it signals the process
+    finish_child(stopped, -15)
+    finish_child(gone, -9)
+    for run_id, status, reason, health in ((stopped, "KILLED", "stopped", None),
+                                           (gone, "FAILED", "lost: process exited with code -9", "lost")):
+        run = tracking.get_run(run_id)
+        assert run.info.status == status and run.data.tags[launch.REASON_TAG] == reason
+        assert run.data.tags.get("ganboard.health") == health
+    # the same rule when a status check finds the process gone (no scheduler saw it exit)
+    again = launch.get_launcher().submit("ns", {"steps": 50}, None, 1)[0]
+    tracking.set_tags(again, {launch.JOB_TAG: "pid 999999999", launch.HOST_TAG: socket.gethostname(),
+                              launch.STOP_TAG: "1"})
+    tracking.set_status(again, tracking.RUNNING)
+    state = LocalLauncher().status([again])[0]
+    assert (state.status, state.reason) == ("killed", "stopped")
     lock.close()

@@ -40,6 +40,19 @@ class LaunchError(ValueError):
         return text
 
 
+def end_gone_run(run_id: str, tags: dict[str, str], why: str) -> tuple[str, str]:
+    """End a run marked RUNNING whose process is gone, and return its (status, end reason): a stop asked for
+    before the process could record it (it dies by the signal while still importing) ends it as stopped, anything
+    else as lost (`why`)."""
+    if tags.get(STOP_TAG) == "1":
+        status, reason, labels = tracking.KILLED, "stopped", {}
+    else:
+        status, reason, labels = tracking.FAILED, why, {"ganboard.health": "lost"}
+    tracking.set_tags(run_id, {REASON_TAG: reason, **labels})
+    tracking.set_status(run_id, status)
+    return status, reason
+
+
 @dataclass
 class RunState:
     run_id: str

@@ -24,6 +24,7 @@ from engine.launch.base import (
     SWEEP_TAG,
     LaunchError,
     RunState,
+    end_gone_run,
 )
 from engine.launch.sweeps import expand, new_sweep_id, run_name
 
@@ -91,9 +92,7 @@ class Launcher:
         if status == tracking.RUNNING:
             lost = self.lost_reason(run)
             if lost:
-                tracking.set_tags(run.info.run_id, {REASON_TAG: lost, "ganboard.health": "lost"})
-                tracking.set_status(run.info.run_id, tracking.FAILED)
-                status, reason = tracking.FAILED, lost
+                status, reason = end_gone_run(run.info.run_id, tags, lost)
         elif status == tracking.QUEUED:
             reason = self.pending_reason(run) or reason
         return RunState(run.info.run_id, run.info.run_name or "", STATUS_WORDS.get(status, status.lower()),

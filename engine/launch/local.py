@@ -20,7 +20,7 @@ from pathlib import Path
 
 from engine import tracking
 from engine.config import TrainConfig
-from engine.launch.base import BACKEND_TAG, HOST_TAG, JOB_TAG, REASON_TAG, SEQ_TAG
+from engine.launch.base import BACKEND_TAG, HOST_TAG, JOB_TAG, SEQ_TAG, end_gone_run
 from engine.launch.interface import Launcher
 
 
@@ -182,7 +182,6 @@ def finish_child(run_id: str, returncode: int) -> None:
             os.replace(path, path.with_suffix(".done.log"))
         run = tracking.get_run(run_id)
         if run.info.status == tracking.RUNNING:
-            tracking.set_tags(run_id, {REASON_TAG: f"lost: process exited with code {returncode}"})
-            tracking.set_status(run_id, tracking.FAILED)
+            end_gone_run(run_id, run.data.tags, f"lost: process exited with code {returncode}")
     except Exception as exc:  # noqa: BLE001 - the scheduler must survive a store hiccup
         print(f"scheduler: could not finish {run_id}: {exc}", flush=True)
