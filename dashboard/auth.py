@@ -17,10 +17,12 @@ st.secrets, st.user), so the rules are tested without a browser; only `gate()` d
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from typing import Any
 
 OPERATORS_ENV = "GANBOARD_OPERATORS"
+MIN_COOKIE_SECRET = 14  # characters: below this Streamlit's signing key is weak (it warns on every process)
 READONLY_ENV = "GANBOARD_READONLY"
 TRUE_WORDS = ("1", "true", "yes", "on")
 
@@ -71,6 +73,33 @@ def auth_section(secrets: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
 def auth_configured(secrets: Mapping[str, Any] | None = None) -> bool:
     """Sign-in is on: the secrets have a non-empty [auth] section."""
     return bool(auth_section(secrets))
+
+
+def config_problem(secrets: Mapping[str, Any] | None = None) -> str:
+    """'' when the [auth] section can sign anyone in, else one line naming what is missing or wrong: the keys
+    Streamlit's st.login needs (redirect_uri, cookie_secret; client_id, client_secret and server_metadata_url for
+    each provider), a cookie_secret too short to sign safely, a provider name Streamlit refuses. '' without [auth]:
+    the app is open then."""
+    section = auth_section(secrets)
+    if not section:
+        return ""
+    where = ".streamlit/secrets.toml [auth]"
+    for key, what in (("redirect_uri", "the app's URL + /oauth2callback"),
+                      ("cookie_secret", "a long random string that signs the session cookie")):
+        if not str(section.get(key) or "").strip():
+            return f"Sign-in is not set up: {where} lacks {key} ({what})."
+    if len(str(section["cookie_secret"])) < MIN_COOKIE_SECRET:
+        return (f"Sign-in is not set up: {where} cookie_secret is {len(str(section['cookie_secret']))} characters; "
+                f"use at least {MIN_COOKIE_SECRET} random ones.")
+    for provider in providers(secrets):
+        keys = section if provider is None else section[provider]
+        place = where if provider is None else f"{where}.{provider}"
+        if provider is not None and "_" in provider:
+            return f"Sign-in is not set up: {place}: provider names may not contain '_'."
+        for key in ("client_id", "client_secret", "server_metadata_url"):
+            if not str(keys.get(key) or "").strip():
+                return f"Sign-in is not set up: {place} lacks {key} (from your identity provider)."
+    return ""
 
 
 def providers(secrets: Mapping[str, Any] | None = None) -> list[str | None]:
@@ -178,6 +207,12 @@ def gate() -> None:
 
     if not auth_configured():
         return
+    problem = config_problem()
+    if problem:  # before any sign-in is tried: a half-set-up [auth] must not get as far as the identity provider
+        _log_once(problem)
+        st.error(problem)
+        st.stop()
+    _quiet_authlib()
     if signed_in():
         with st.sidebar:
             st.caption(describe())
@@ -190,3 +225,39 @@ def gate() -> None:
         st.button(label, key=f"ganboard.login.{provider or 'default'}", on_click=st.login,
                   args=() if provider is None else (provider,), type="primary")
     st.stop()
+
+
+_logged: set[str] = set()
+
+
+def _log_once(line: str) -> None:
+    """A set-up problem, once per server process, as one line in its log (stderr)."""
+    if line not in _logged:
+        _logged.add(line)
+        print(f"ganboard: {line}", file=sys.stderr, flush=True)
+
+
+def _quiet_authlib() -> None:
+    """Streamlit's st.login imports Authlib's httpx client, which announces a deprecation of its own on every
+    import (Authlib sets that warning to 'always'): nothing a team can act on, so it stays out of the server log."""
+    import warnings
+
+    try:
+        from authlib.deprecate import AuthlibDeprecationWarning
+    except ImportError:  # no Authlib: st.login says so itself
+        return
+    warnings.filterwarnings("ignore", category=AuthlibDeprecationWarning)
+
+
+def main() -> int:
+    """`python -m dashboard.auth`: the sign-in set-up checked before the dashboard starts (the Procfile's `web` runs
+    it first), so that a half-set-up [auth] stops the deployment at once, not at its first visitor."""
+    problem = config_problem()
+    if problem:
+        print(f"ganboard: {problem}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -65,10 +65,17 @@ def kill_groups(pids: list[int]) -> None:
             pass
 
 
+def procfile() -> dict[str, str]:
+    """The Procfile's processes, name -> command line, as honcho reads them."""
+    from honcho.environ import parse_procfile
+
+    return dict(parse_procfile((REPO / "Procfile").read_text()).processes)
+
+
 @contextlib.contextmanager
-def streamlit_server(tmp_path: Path, env: dict[str, str]) -> Iterator[str]:
-    """`streamlit run dashboard/app.py` on a free loopback port with `env`; yields its base URL."""
-    port = free_port()
+def streamlit_server(tmp_path: Path, env: dict[str, str], port: int | None = None) -> Iterator[str]:
+    """`streamlit run dashboard/app.py` on `port` (default a free loopback port) with `env`; yields its base URL."""
+    port = port or free_port()
     log_path = tmp_path / "streamlit.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless",
@@ -161,6 +168,13 @@ def idle(page, timeout_s: float = 90) -> None:
     page.wait_for_timeout(300)
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
                            timeout=timeout_s * 1000)
+
+
+def click_table_row(page, i: int) -> None:
+    """Tick row i of the first table (glide-data-grid draws on a canvas: its row-marker column is on the left)."""
+    grid = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
+    page.mouse.click(grid["x"] + 18, grid["y"] + 35 + 35 * i + 17)
+    idle(page)
 
 
 def no_traceback(page) -> None:

@@ -6,12 +6,14 @@ the signed-in user it would get from `.streamlit/secrets.toml` and the identity 
 
 from __future__ import annotations
 
+import fcntl
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import auth
 
-AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "s3cret",
+AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "a long random s3cret",
         "client_id": "ganboard", "client_secret": "x", "server_metadata_url":
         "https://idp.example.com/.well-known/openid-configuration"}
 SIGNED_IN = {"is_logged_in": True, "email": "Ada@Example.com", "name": "Ada"}
@@ -145,10 +147,29 @@ def test_gate_shows_only_a_login_button_to_a_signed_out_visitor():
 
 
 def test_gate_offers_every_named_provider():
-    named = {"redirect_uri": "r", "cookie_secret": "c", "google": {"client_id": "g"}, "okta": {"client_id": "o"}}
+    idp = {"client_secret": "x", "server_metadata_url": "https://idp/.well-known/openid-configuration"}
+    named = {"redirect_uri": "r", "cookie_secret": "a long random s3cret", "google": {"client_id": "g", **idp},
+             "okta": {"client_id": "o", **idp}}
     at = run_app({"auth": named}, SIGNED_OUT)
     assert [b.label for b in at.button] == ["Log in with google", "Log in with okta"]
     assert "the runs" not in markdown(at)
+
+
+@pytest.mark.parametrize("broken, named", [
+    ({"cookie_secret": None}, "lacks cookie_secret"), ({"redirect_uri": ""}, "lacks redirect_uri"),
+    ({"client_secret": None}, "lacks client_secret"), ({"server_metadata_url": None}, "lacks server_metadata_url"),
+    ({"cookie_secret": "short"}, "cookie_secret is 5 characters"),
+])
+def test_a_half_set_up_auth_section_stops_at_once_in_one_line_naming_the_key(broken, named):
+    section = {k: v for k, v in {**AUTH, **broken}.items() if v is not None}
+    assert named in auth.config_problem({"auth": section})
+    at = run_app({"auth": section}, SIGNED_OUT)
+    assert not at.exception and not [b for b in at.button if b.label.startswith("Log in")]
+    assert len(at.error) == 1 and named in at.error[0].value and "\n" not in at.error[0].value
+    assert "the runs" not in markdown(at)
+    assert auth.config_problem(secrets()) == ""
+    google = {"redirect_uri": "r", "cookie_secret": "a long random s3cret", "google": {"client_id": "g"}}
+    assert "[auth].google lacks client_secret" in auth.config_problem({"auth": google})
 
 
 def test_gate_lets_signed_in_users_through_as_operator_or_viewer(monkeypatch):
@@ -183,3 +204,61 @@ def test_read_only_deployment_refuses_every_write_and_creates_nothing(tmp_path, 
             write()
     assert not (tmp_path / "mlflow.db").exists() or not list(
         tracking.client().search_runs([e.experiment_id for e in tracking.client().search_experiments()]))
+
+
+def _writes_app():
+    """Every write of the data layer, asked for by whoever is signed in; each outcome written on the page."""
+    import streamlit as st
+
+    from dashboard import data
+
+    run_id = st.secrets["run_id"]
+    for name, write in (("launch", lambda: data.launch("ns", {"steps": 10}, None, [0])),
+                        ("stop", lambda: data.stop([run_id])), ("relaunch", lambda: data.relaunch([run_id])),
+                        ("restore", lambda: data.restore([run_id])), ("delete", lambda: data.delete([run_id]))):
+        try:
+            write()
+            st.write(f"{name}: done")
+        except data.ReadOnlyError as exc:
+            st.write(f"{name}: refused: {exc}")
+
+
+def test_a_signed_in_viewer_is_refused_every_write_by_the_data_layer_and_an_operator_is_not(tmp_path, monkeypatch):
+    """Not only hidden buttons: the data layer's own check, under the user Streamlit says is signed in."""
+    from engine import tracking
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.delenv("GANBOARD_READONLY", raising=False)
+    monkeypatch.delenv("GANBOARD_OPERATORS", raising=False)
+    monkeypatch.setenv("GANBOARD_LAUNCHER", "local")
+    from engine import launch
+
+    lock = open(launch.state_dir() / "scheduler.lock", "a+")  # as if a scheduler were busy: queued runs stay queued
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    from engine.config import build_config
+
+    run_id = tracking.create_run(build_config("ns", {"steps": 10}).to_dict(), run_name="kept")
+    tracking.set_status(run_id, tracking.FINISHED)
+
+    def store():
+        c = tracking.client()
+        exps = [e.experiment_id for e in c.search_experiments(view_type=3)]
+        return sorted((r.info.run_id, r.info.status, r.info.lifecycle_stage)
+                      for r in c.search_runs(exps, run_view_type=3))
+
+    before = store()
+    at = AppTest.from_function(_writes_app, default_timeout=60)
+    for key, value in {**secrets(operators=["ada@example.com"]), "run_id": run_id}.items():
+        at.secrets[key] = value
+    at.user = {"is_logged_in": True, "email": "eve@elsewhere.org"}
+    lines = markdown(at.run())
+    assert not at.exception
+    viewer = auth.why_not(env={}, secrets=secrets(operators=["ada@example.com"]), user=at.user)
+    assert lines == [f"{write}: refused: {viewer}" for write in ("launch", "stop", "relaunch", "restore", "delete")]
+    assert "eve@elsewhere.org may view but not launch" in lines[0]
+    assert store() == before  # nothing written
+    at.user = {"is_logged_in": True, "email": "Ada@Example.com"}  # the control: an operator's writes go through
+    lines = markdown(at.run())
+    assert [ln.split(":")[1].strip() for ln in lines] == ["done"] * 5, lines
+    assert len(store()) == len(before) + 2  # the launched run and the relaunched one
+    lock.close()

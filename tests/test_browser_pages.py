@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from support import (REPO, idle, needs_chromium, no_traceback, open_browser, server_log_problems, store_env,
-                     streamlit_server, train_tracked)
+from support import (REPO, click_table_row, idle, needs_chromium, no_traceback, open_browser, server_log_problems,
+                     store_env, streamlit_server, train_tracked)
 
 pytest.importorskip("playwright.sync_api")
 pytestmark = needs_chromium
@@ -134,13 +134,6 @@ def test_artifacts_of_a_run_that_is_not_in_the_store_says_so_and_shows_nothing_e
     page.screenshot(path=str(tmp_path / "artifacts-unknown-run.png"))
 
 
-def _click_row(page, i: int) -> None:
-    """Tick row i of the Runs table (glide-data-grid draws on a canvas: its row-marker column is on the left)."""
-    grid = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
-    page.mouse.click(grid["x"] + 18, grid["y"] + 35 + 35 * i + 17)
-    idle(page)
-
-
 def _sidebar_says(page, text: str | None) -> None:
     """The sidebar's selection count reads `text` (None: no count) within seconds, with no further click."""
     from playwright.sync_api import expect
@@ -158,10 +151,10 @@ def test_runs_selection_counts_at_once_and_clear_selection_clears_the_ticks(serv
     url, _ = server
     _open(page, f"{url}/runs", "Runs")
     page.get_by_text("Runs 1–2 of 2 · by started, descending").wait_for()
-    _click_row(page, 0)
+    click_table_row(page, 0)
     expect(page.get_by_role("button", name="Compare 1 selected")).to_be_enabled()
     _sidebar_says(page, "1 run selected")  # bug: the sidebar lagged the table by one click
-    _click_row(page, 1)
+    click_table_row(page, 1)
     expect(page.get_by_role("button", name="Compare 2 selected")).to_be_enabled()
     _sidebar_says(page, "2 runs selected")
     page.screenshot(path=str(tmp_path / "runs-two-selected.png"))
@@ -172,7 +165,7 @@ def test_runs_selection_counts_at_once_and_clear_selection_clears_the_ticks(serv
     page.screenshot(path=str(tmp_path / "runs-cleared.png"))
     _sidebar_says(page, None)
     page.screenshot(path=str(tmp_path / "runs-cleared.png"))
-    _click_row(page, 1)  # the old ticks are really gone: one click selects one run, not three
+    click_table_row(page, 1)  # the old ticks are really gone: one click selects one run, not three
     expect(page.get_by_role("button", name="Compare 1 selected")).to_be_enabled()
     _sidebar_says(page, "1 run selected")
     no_traceback(page)

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from support import free_port, kill_groups, processes_using, wait_for
+from support import free_port, kill_groups, processes_using, procfile, wait_for
 
 from engine import launch, tracking
 from engine.config import FIELDS, ConfigError
@@ -59,12 +59,6 @@ psycopg2 = pytest.importorskip("psycopg2")
 
 def sets(values: dict) -> list[str]:
     return [a for k, v in values.items() for a in ("--set", f"{k}={v}")]
-
-
-def procfile() -> dict[str, str]:
-    from honcho.environ import parse_procfile
-
-    return dict(parse_procfile((REPO / "Procfile").read_text()).processes)
 
 
 def http_ok(url: str, timeout: float = 3) -> bool:
@@ -365,7 +359,8 @@ def test_the_web_process_reads_the_tracking_process_store_directly_only_beside_i
     line = procfile()["web"]
     shown = line[:line.index("exec streamlit")] + "env"  # everything the line sets, then what the app would see
     base = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "GANBOARD_"))}
-    out = subprocess.run(["/bin/sh", "-c", shown], env={**base, **given}, capture_output=True, text=True, timeout=30)
+    out = subprocess.run(["/bin/sh", "-c", shown], cwd=REPO, env={**base, **given}, capture_output=True, text=True,
+                         timeout=30)
     assert out.returncode == 0, out.stderr
     env = dict(ln.split("=", 1) for ln in out.stdout.splitlines() if "=" in ln)
     assert tuple(env.get(k) for k in READS) == expected
