@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import queue
+import re
 import subprocess
 import sys
 import tempfile
@@ -71,6 +72,15 @@ def tracking_uri() -> str:
         return uri
     (REPO_ROOT / "runs").mkdir(exist_ok=True)
     return f"sqlite:///{REPO_ROOT / 'runs' / 'mlflow.db'}"
+
+
+_URI_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/:@]*):[^\s/]*@")
+
+
+def hide_passwords(text: str) -> str:
+    """`text` with the password of every URI in it left out (postgresql://user:secret@host/db becomes
+    postgresql://user@host/db): for what is shown, logged or handed to another machine."""
+    return _URI_PASSWORD.sub(r"\1@", text)
 
 
 def cache_dir(uri: str | None = None) -> Path:

@@ -413,8 +413,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:  # an unknown run id or an unreachable store: nothing was created
-        print(f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", file=sys.stderr)
+    except Exception as exc:  # an unknown run id, an unreachable store, no credentials: nothing was created
+        line = tracking.hide_passwords(str(exc).splitlines()[0]) if str(exc) else ""
+        if "401" in line or "Unauthorized" in line or "credentials" in line.lower():
+            line += (" (this process signs in with MLFLOW_TRACKING_USERNAME/PASSWORD or, on a Ray node, with "
+                     "~/.mlflow/credentials: README, Team deployment)")
+        print(f"error: {type(exc).__name__}: {line}", file=sys.stderr)
         return 2
 
     run_id = args.resume or args.run_id

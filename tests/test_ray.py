@@ -4,11 +4,19 @@ The live tests start a one-machine Ray cluster on free, non-default ports (never
 services may hold them) with its own temp dir, submit through the CLI with GANBOARD_LAUNCHER=ray, and shut the
 head down at the end by signalling the `ray start --block` process they started (never `ray stop`, which would
 stop every Ray on the machine). They are skipped, saying why, only when no Ray head can start here.
+
+The head's node signs in to a tracking server with MLflow's accounts (the basic-auth app, started as the Procfile's
+`tracking` process) through its own `~/.mlflow/credentials`, as the README tells a team to set up its nodes: a run
+submitted there trains, and the password is nowhere a viewer of the Ray dashboard, the store or the logs could
+read it.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
+import secrets
 import shlex
 import shutil
 import signal
@@ -21,7 +29,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from support import kill_groups, wait_for
+from support import kill_groups, procfile, wait_for
 
 from engine import launch, tracking
 from engine.launch import ray_jobs
@@ -30,6 +38,7 @@ from engine.config import build_config
 REPO = Path(__file__).resolve().parent.parent
 TINY = ["--set", "steps=300", "--set", "batch_size=64", "--set", "eval_every=100", "--set", "g_width=32",
         "--set", "d_width=32", "--set", "eval_samples=500", "--set", "grid_size=16", "--set", "device=cpu"]
+TRACKING_USER, TRACKING_PASSWORD = "admin", "pw-" + secrets.token_hex(12)  # the secret looked for everywhere
 LONG = ["--set", "steps=1000000", "--set", "batch_size=64", "--set", "eval_every=200", "--set", "g_width=32",
         "--set", "d_width=32", "--set", "eval_samples=500", "--set", "grid_size=16", "--set", "device=cpu"]
 
@@ -181,7 +190,10 @@ def make_run(launcher, *, device="cpu", status=tracking.QUEUED, job_status="PEND
 
 def test_job_spec_resources_env_and_excludes(fake, monkeypatch):
     monkeypatch.setenv("GANBOARD_SOMETHING", "x")
-    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "pw")
+    for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"):
+        monkeypatch.setenv(name, "pw-of-the-submitter")
+    monkeypatch.setenv("GANBOARD_READ_DATABASE_URI", "postgresql://reader:pw-of-the-submitter@db/ganboard")
+    monkeypatch.setenv("GANBOARD_ARTIFACT_ROOT", "s3://keeper:pw-of-the-submitter@bucket/runs")
     monkeypatch.setenv("UNRELATED_SECRET", "no")
     cpu = fake.job_spec("r1", build_config(None, {"device": "cpu"}), "ganboard-r1")
     # By default a job runs the submitter's interpreter, not whichever `python` is first on the node's PATH.
@@ -190,7 +202,8 @@ def test_job_spec_resources_env_and_excludes(fake, monkeypatch):
     assert cpu["entrypoint_num_cpus"] == 1 and "entrypoint_num_gpus" not in cpu
     env = cpu["runtime_env"]["env_vars"]
     assert env["MLFLOW_TRACKING_URI"] == tracking.tracking_uri()
-    assert env["GANBOARD_SOMETHING"] == "x" and env["MLFLOW_TRACKING_PASSWORD"] == "pw"
+    assert env["GANBOARD_SOMETHING"] == "x" and env["GANBOARD_ARTIFACT_ROOT"] == "s3://keeper@bucket/runs"
+    assert "pw-of-the-submitter" not in repr(cpu)  # a job's spec is on show in the Ray dashboard: no credential
     assert "UNRELATED_SECRET" not in env and "CUDA_VISIBLE_DEVICES" not in env
     assert cpu["runtime_env"]["working_dir"] == str(tracking.REPO_ROOT)
     assert {"runs/", ".git/", "__pycache__/"} <= set(cpu["runtime_env"]["excludes"])
@@ -201,6 +214,9 @@ def test_job_spec_resources_env_and_excludes(fake, monkeypatch):
     monkeypatch.setenv("GANBOARD_RAY_GPU", "1")
     auto_gpu = fake.job_spec("r4", build_config(None, {"device": "auto"}), "ganboard-r4")
     assert auto_gpu["entrypoint_num_gpus"] == 1 and "CUDA_VISIBLE_DEVICES" not in auto_gpu["runtime_env"]["env_vars"]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "postgresql+psycopg2://ganboard:pw-of-the-submitter@db:5432/runs")
+    database = fake.job_spec("r5", build_config(None, {}), "ganboard-r5")["runtime_env"]["env_vars"]
+    assert database["MLFLOW_TRACKING_URI"] == "postgresql+psycopg2://ganboard@db:5432/runs"  # ~/.pgpass on the node
 
 
 def test_jobs_run_the_configured_python_and_a_bad_setting_is_refused_before_anything_is_created(fake, monkeypatch):
@@ -279,6 +295,31 @@ def test_queued_runs_say_why_they_wait_and_settle_when_their_job_ends(fake):
 
 # ------------------------------------------------------------------------------------------- a live Ray head
 @pytest.fixture(scope="module", autouse=True)
+def signed_server(tmp_path_factory):
+    """A tracking server with MLflow's accounts, started as the Procfile's `tracking` process on a SQLite store in
+    its own folder (it boots while the unit tests run); the admin's password is TRACKING_PASSWORD."""
+    folder = tmp_path_factory.mktemp("signed-server")
+    [port] = free_ports(1)
+    (folder / "basic_auth.ini").write_text(f"[mlflow]\ndefault_permission = READ\n"
+                                           f"database_uri = sqlite:///{folder / 'accounts.db'}\n"
+                                           f"admin_username = {TRACKING_USER}\n")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "MLFLOW_", "GANBOARD_"))},
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "MLFLOW_BACKEND_STORE_URI": f"sqlite:///{folder / 'mlflow.db'}",
+           "MLFLOW_ARTIFACTS_DESTINATION": str(folder / "artifacts"), "MLFLOW_HOST": "127.0.0.1",
+           "MLFLOW_PORT": str(port), "MLFLOW_WORKERS": "1", "MLFLOW_APP_NAME": "basic-auth",
+           "MLFLOW_AUTH_CONFIG_PATH": str(folder / "basic_auth.ini"), "MLFLOW_AUTH_ADMIN_PASSWORD": TRACKING_PASSWORD,
+           "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(16)}
+    with open(folder / "server.log", "wb") as log:
+        proc = subprocess.Popen(["/bin/sh", "-c", procfile()["tracking"]], cwd=REPO, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        yield SimpleNamespace(uri=f"http://127.0.0.1:{port}", folder=folder, proc=proc)
+    finally:
+        kill_groups([proc.pid])
+
+
+@pytest.fixture(scope="module", autouse=True)
 def head(tmp_path_factory):
     """Start a local Ray head on free ports as the module begins (it boots while the unit tests run); shut it
     down at the end. Yields what `cluster` needs, or an object whose `error` says why no head could start.
@@ -301,6 +342,14 @@ def head(tmp_path_factory):
                                  "interpreter\" >&2\nexit 97\n")
         (shim / name).chmod(0o755)
     head_env["PATH"] = f"{shim}{os.pathsep}{head_env.get('PATH', os.defpath)}"
+    # the node's own credentials for the tracking server, where MLflow looks for them (README, Team deployment)
+    node_home = tmp_path_factory.mktemp("node-home")
+    (node_home / ".mlflow").mkdir()
+    credentials = node_home / ".mlflow" / "credentials"
+    credentials.write_text(f"[mlflow]\nmlflow_tracking_username = {TRACKING_USER}\n"
+                           f"mlflow_tracking_password = {TRACKING_PASSWORD}\n")
+    credentials.chmod(0o600)
+    head_env["HOME"] = str(node_home)
     cmd = [ray_cli, "start", "--head", "--block", f"--port={gcs}", f"--dashboard-port={dash}",
            "--dashboard-host=127.0.0.1", "--include-dashboard=true", f"--ray-client-server-port={client}",
            f"--node-manager-port={node_mgr}", f"--object-manager-port={obj_mgr}",
@@ -315,7 +364,7 @@ def head(tmp_path_factory):
     address = f"http://127.0.0.1:{dash}"
     env = {**store_env(store), "RAY_ADDRESS": address, "GANBOARD_SHARED_STORE": "1"}
     try:
-        yield SimpleNamespace(error=None, proc=proc, address=address, env=env, log_path=log_path)
+        yield SimpleNamespace(error=None, proc=proc, address=address, env=env, log_path=log_path, temp_dir=temp_dir)
     finally:
         try:
             from ray.job_submission import JobSubmissionClient
@@ -363,7 +412,8 @@ def cluster(head):
         mp.setenv("GANBOARD_SHARED_STORE", "1")
         mp.delenv("RAY_API_SERVER_ADDRESS", raising=False)
         mp.setenv("RAY_ADDRESS", head.address)
-        yield SimpleNamespace(address=head.address, env=head.env, launcher=ray_jobs.RayLauncher(head.address))
+        yield SimpleNamespace(address=head.address, env=head.env, launcher=ray_jobs.RayLauncher(head.address),
+                              temp_dir=Path(head.temp_dir))
 
 
 @pytest.fixture(scope="module")
@@ -439,3 +489,86 @@ def test_stopping_a_running_ray_run_ends_it_killed(cluster, submitted):
     jobs = cluster.launcher.client()
     wait_for(lambda: str(jobs.get_job_status(f"ganboard-{run_id}")).endswith("STOPPED"), 30, "the job to stop")
     assert cluster.launcher.status([run_id])[0].status == "killed"
+
+
+def test_a_job_signs_in_with_the_nodes_own_credentials_and_no_password_is_on_show(cluster, signed_server, monkeypatch,
+                                                                                    tmp_path):
+    """The submitter signs in with MLFLOW_TRACKING_USERNAME / _PASSWORD; the job on the node with its
+    ~/.mlflow/credentials. The run trains to its end, and the password is in none of what others can read: the
+    Ray dashboard's job API (runtime_env, entrypoint, metadata), the job's logs, Ray's session folder, the run's
+    params, tags and artifacts, the server's store and log, the launcher's output, the dashboard's pages."""
+    if importlib.util.find_spec("flask_wtf") is None:
+        pytest.fail("MLflow's basic-auth app needs Flask-WTF (pip install 'mlflow[auth]'): it is not installed")
+    import requests
+
+    def healthy():
+        assert signed_server.proc.poll() is None, (signed_server.folder / "server.log").read_text()[-3000:]
+        try:
+            return requests.get(f"{signed_server.uri}/health", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    wait_for(healthy, 300, "the tracking server with accounts")
+    env = {**{k: v for k, v in cluster.env.items() if k != "GANBOARD_SHARED_STORE"},
+           "MLFLOW_TRACKING_URI": signed_server.uri, "MLFLOW_TRACKING_USERNAME": TRACKING_USER,
+           "MLFLOW_TRACKING_PASSWORD": TRACKING_PASSWORD}
+    for key in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        monkeypatch.setenv(key, env[key])
+    monkeypatch.delenv("GANBOARD_SHARED_STORE")
+    submit = cli(env, "submit", "--name", "signed", *TINY, timeout=180)
+    assert submit.returncode == 0, submit.stderr
+    [run_id] = submit.stdout.split()
+    wait_for(lambda: cluster.launcher.status([run_id])[0].status not in ("queued", "running"), 180,
+             "the run to end", 1.0)
+    run = tracking.get_run(run_id)
+    assert run.info.status == tracking.FINISHED, (run.data.tags.get(launch.REASON_TAG), cluster.launcher.logs(run_id))
+    assert run.data.tags[tracking.STEP_TAG] == "300"  # it logged all along: the node signed in
+
+    seen: dict[str, str] = {}  # where -> what a reader there sees
+    job = f"ganboard-{run_id}"
+    seen["Ray's job API (what its dashboard shows)"] = requests.get(f"{cluster.address}/api/jobs/", timeout=10).text
+    details = cluster.launcher.client().get_job_info(job)
+    assert details.runtime_env["env_vars"]["MLFLOW_TRACKING_URI"] == signed_server.uri  # the record is the real one
+    seen["the job's details"] = json.dumps(details.dict(), default=str)
+    seen["the job's logs"] = cluster.launcher.client().get_job_logs(job)
+    assert f"run {run_id}" in seen["the job's logs"]
+    logs = cli(env, "logs", run_id)
+    seen["the launcher's output"] = submit.stdout + submit.stderr + logs.stdout + logs.stderr
+    seen["the run's params and tags"] = json.dumps([run.data.params, run.data.tags])
+    tracking.client().download_artifacts(run_id, "", str(tmp_path))
+    assert any(tmp_path.rglob("*.npz"))  # its snapshots: artifacts were uploaded through the server
+    for where in (cluster.temp_dir, signed_server.folder, tmp_path):
+        for path in where.rglob("*"):
+            if path.is_file() and not path.is_symlink() and path.name != "accounts.db":  # (that one keeps a hash)
+                seen[str(path)] = path.read_bytes().decode("latin-1")
+    st_text = dashboard_text(run_id)
+    assert run_id[:8] in st_text  # the pages did show the run
+    seen["the dashboard's pages"] = st_text
+    assert len(seen) > 20
+    assert [where for where, text in seen.items() if TRACKING_PASSWORD in text] == []
+
+    # A node without credentials: the job's process says in one line what it lacks, and nothing more.
+    bare = {k: v for k, v in env.items() if k not in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")}
+    (tmp_path / "bare-home").mkdir()
+    out = subprocess.run([sys.executable, "-m", "engine.train", "--run-id", run_id], cwd=REPO, text=True,
+                         capture_output=True, timeout=120, env={**bare, "HOME": str(tmp_path / "bare-home")})
+    assert out.returncode == 2 and out.stdout == ""
+    [line] = out.stderr.strip().splitlines()
+    assert "401" in line and "~/.mlflow/credentials" in line, line
+
+
+def dashboard_text(run_id: str) -> str:
+    """Every text the Runs and Artifacts pages show of this store (Streamlit's AppTest, in this process's env)."""
+    import streamlit as st
+    from support import open_page
+
+    st.cache_data.clear()
+    texts = []
+    for page, query in (("views/runs.py", {}), ("views/artifacts.py", {"run": run_id})):
+        at = open_page(page, query=query)
+        assert not at.exception, at.exception
+        texts += [str(e.value) for kind in ("markdown", "caption", "error", "warning", "info", "success", "title",
+                                            "header", "subheader", "code", "text") for e in getattr(at, kind)]
+        texts += [e.value.to_csv() for e in at.dataframe]
+        texts += [repr(e.options) for e in [*at.selectbox, *at.multiselect]]
+    return "\n".join(texts)

@@ -73,7 +73,7 @@ def describe_store(uri: str | None = None) -> str:
 
 def one_line(exc: BaseException, limit: int = 300) -> str:
     """An exception as one short line: MLflow's own message when there is one, else the type and first line."""
-    msg = getattr(exc, "message", None) or str(exc)
+    msg = tracking.hide_passwords(str(getattr(exc, "message", None) or exc))
     first = next((ln.strip() for ln in str(msg).splitlines() if ln.strip()), "")
     text = first if first and type(exc).__name__ in ("MlflowException", "RestException") else \
         f"{type(exc).__name__}: {first}" if first else type(exc).__name__

@@ -14,9 +14,15 @@ What a job gets:
   PATH (the system one when the node's venv is not activated). GANBOARD_RAY_PYTHON, read at submit time, names it:
   an absolute path or a command name on the nodes' PATH. By default it is the submitter's own interpreter
   (sys.executable), which is right when the nodes have the submitter's image or venv layout.
-- env_vars: MLFLOW_TRACKING_URI (made absolute), MLFLOW_TRACKING_USERNAME/PASSWORD/TOKEN when set, every GANBOARD_*
-  variable of the submitter, PYTHONUNBUFFERED, and RAY_JOB_STOP_WAIT_TIME_S (STOP_GRACE_S) so a stopped run has time
-  to checkpoint and end KILLED before Ray's SIGKILL. These are visible to whoever can read the cluster's dashboard.
+- env_vars: MLFLOW_TRACKING_URI (made absolute, any password in it left out), MLFLOW_TRACKING_INSECURE_TLS and
+  MLFLOW_TRACKING_SERVER_CERT_PATH when set, the submitter's GANBOARD_* variables but the dashboard's own
+  (DASHBOARD_ONLY_ENV, one of which names a database with its password), PYTHONUNBUFFERED, and
+  RAY_JOB_STOP_WAIT_TIME_S (STOP_GRACE_S) so a stopped run has time to checkpoint and end KILLED before Ray's
+  SIGKILL. Whoever can read the cluster's dashboard sees these, so they carry no credentials: a job's training
+  process signs in with the node's own, which MLflow reads from `~/.mlflow/credentials` (mlflow_tracking_username
+  and mlflow_tracking_password, under [mlflow]) or from the environment `ray start` had on the node (also the way
+  to give MLFLOW_TRACKING_TOKEN); a database store's password comes from the node's `~/.pgpass`. README, "Team
+  deployment", says how to set them up.
 - resources: device=cuda asks for 1 GPU. device=cpu asks for 1 CPU. device=auto asks for 1 CPU and is pinned to the
   CPU (CUDA_VISIBLE_DEVICES empty), unless GANBOARD_RAY_GPU=1 at submit time, which makes auto runs ask for 1 GPU
   like cuda runs: a run never uses a GPU that Ray did not give it, so Ray's accounting stays true.
@@ -62,8 +68,9 @@ from engine.launch.local import LocalLauncher
 EXCLUDES = ["runs/", "mlruns/", ".git/", "__pycache__/", "*.pyc", ".pytest_cache/", ".benchmarks/", ".mypy_cache/",
             ".ruff_cache/", ".ipynb_checkpoints/", ".venv/", "venv/", "node_modules/", "*.egg-info/", "build/",
             "dist/", ".whl/", ".gl/", "*.db", "*.db-journal", ".env", ".streamlit/secrets.toml"]
-PASSED_ENV = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN",
-              "MLFLOW_TRACKING_INSECURE_TLS", "MLFLOW_TRACKING_SERVER_CERT_PATH")
+PASSED_ENV = ("MLFLOW_TRACKING_INSECURE_TLS", "MLFLOW_TRACKING_SERVER_CERT_PATH")  # never a credential: see above
+DASHBOARD_ONLY_ENV = ("GANBOARD_READ_DATABASE_URI", "GANBOARD_READ_ARTIFACTS_DIR", "GANBOARD_OPERATORS",
+                      "GANBOARD_READONLY")
 CONNECT_TIMEOUT_S = 5.0
 STOP_GRACE_S = 30  # RAY_JOB_STOP_WAIT_TIME_S for our jobs: SIGTERM, then this long to checkpoint, then SIGKILL
 CLUSTER_CACHE_S = 10.0
@@ -250,9 +257,10 @@ class RayLauncher(Launcher):
         """The submit_job arguments of one run."""
         gpu = wants_gpu(cfg)
         device = cfg["device"] if isinstance(cfg, dict) else cfg.device
-        env = {"MLFLOW_TRACKING_URI": resolved_tracking_uri(), "PYTHONUNBUFFERED": "1",
+        env = {"MLFLOW_TRACKING_URI": tracking.hide_passwords(resolved_tracking_uri()), "PYTHONUNBUFFERED": "1",
                "RAY_JOB_STOP_WAIT_TIME_S": str(STOP_GRACE_S)}
-        env.update({k: v for k, v in os.environ.items() if k in PASSED_ENV or k.startswith("GANBOARD_")})
+        env.update({k: tracking.hide_passwords(v) for k, v in os.environ.items()
+                    if k in PASSED_ENV or (k.startswith("GANBOARD_") and k not in DASHBOARD_ONLY_ENV)})
         if device == "auto" and not gpu:
             env["CUDA_VISIBLE_DEVICES"] = ""  # auto without a GPU from Ray trains on the CPU
         spec: dict[str, Any] = {
