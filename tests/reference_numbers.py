@@ -1,13 +1,19 @@
 """The engine's reference numbers: what every preset (and a few configs with every trick switched on) logs in a
 few hundred steps, to the last bit, on the CPU with one thread.
 
-    python tests/reference_numbers.py --write     # record them (done at the commit before the engine's reshape)
+    python tests/reference_numbers.py --write     # record them for this machine
 
 tests/test_reference_numbers.py trains the same cases and compares every logged value (losses, D outputs,
 gradient norms, metrics, theory) and every health tag with the recorded file, tests/data/reference_numbers.json,
 as float hex, so that a refactoring that changes one rounding is caught. The wall-clock figure perf/steps_per_s
 is left out. The cases keep every preset's own settings and shrink only what sets the cost (batch, steps,
 evaluation size), so each code path runs as the preset runs it.
+
+The last bits depend on the processor (MKL and oneDNN pick their kernels by CPU model and instruction set: an AMD
+EPYC with AVX-512 rounds differently from the machine of the first recording, from step 0), so the file keeps one
+record per machine (`machine()`), each made with the engine of a commit that matched an earlier record (first: the
+commit before the engine's reshape, issue 14). On a machine with no record yet, record one with the engine of the
+last commit that passed (check it out, `--write`, bring the file back), then test the change against it.
 """
 
 from __future__ import annotations
@@ -76,6 +82,22 @@ class Recorder:
     def log_torch(self, name: str, state) -> None: ...
 
 
+def machine() -> str:
+    """What the last bits depend on: the CPU's model, the instruction set torch dispatches to and torch's version."""
+    import platform
+
+    import torch
+
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor() or platform.machine())
+    return f"{model} · {torch.backends.cpu.get_cpu_capability()} · torch {torch.__version__}"
+
+
+def recorded() -> dict[str, dict[str, Any]]:
+    """machine -> {"commit": the engine's commit when recorded, "cases": name -> numbers}."""
+    return json.loads(FILE.read_text()) if FILE.exists() else {}
+
+
 def run_case(preset: str, overrides: dict[str, Any]) -> dict[str, Any]:
     import torch
 
@@ -94,9 +116,13 @@ def main() -> None:
     args = parser.parse_args()
     got = {name: run_case(*case) for name, case in cases().items()}
     if args.write:
+        import subprocess
+
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+        records = {**recorded(), machine(): {"commit": commit, "cases": got}}
         FILE.parent.mkdir(exist_ok=True)
-        FILE.write_text(json.dumps(got, indent=0, sort_keys=True) + "\n")
-        print(f"wrote {len(got)} cases to {FILE}")
+        FILE.write_text(json.dumps(records, indent=0, sort_keys=True) + "\n")
+        print(f"wrote {len(got)} cases for {machine()} (engine at {commit[:12]}) to {FILE}")
     else:
         print(json.dumps({k: v["status"] for k, v in got.items()}, indent=1))
 

@@ -347,12 +347,14 @@ def test_every_variant_trains_on_images(variant):
 
 
 def test_a_conditional_g_learns_its_labels_on_the_ring():
-    """A known answer of training itself: after 1,500 steps a cGAN on the ring puts most of each label's samples
-    within 3 sigma of that label's own mode (0.995 when written), where an untrained one is at chance (1/8 at best)."""
-    cfg = build_config(None, {"dataset": "ring", "variant": "cgan", "steps": 1500, "eval_every": 1500,
+    """A known answer of training itself: after 3,000 steps a cGAN on the ring puts most of each label's samples
+    within 3 sigma of that label's own mode, where an untrained one is at chance (1/8 at best). Seeds 0-3 gave 0.999,
+    0.999, 0.975 and 0.994 on an AMD EPYC (at 1,500 steps, as this test first had it, 0.3 to 0.8: it had passed on
+    the first machine's rounding, 0.995, by luck)."""
+    cfg = build_config(None, {"dataset": "ring", "variant": "cgan", "steps": 3000, "eval_every": 3000,
                               "lr_g": 1e-3, "lr_d": 1e-3, "batch_size": 256, "eval_samples": 800})
     result = train(cfg, RecordingLogger())
-    assert result.last_metrics["metric/label_accuracy"] > 0.9  # 0.995 when written
+    assert result.last_metrics["metric/label_accuracy"] > 0.9
 
 
 @pytest.mark.parametrize("variant", ["cgan", "infogan", "bigan"])
