@@ -57,11 +57,29 @@ def show(x: np.ndarray, side: int, width_px: int, caption: str, columns: int | N
     st.image(png, caption=caption, width=width, output_format="PNG")  # as drawn: no JPEG blur on the pixels
 
 
+def growth_note(frame: data.Frame, run: dict[str, Any]) -> str:
+    """For a growing run (one that logs grow/resolution: progan), the side its nets had at the frame's step and
+    the fade-in's alpha while a level fades in; '' for any other run."""
+    if not run.get("growing") or frame.step is None:
+        return ""
+    try:
+        side = data.metric_at(frame.run_id, "grow/resolution", frame.step, live=run["active"])
+        alpha = data.metric_at(frame.run_id, "grow/alpha", frame.step, live=run["active"])
+    except data.StoreError:
+        return ""
+    if side is None:
+        return ""
+    full = run["shape"][-1]
+    note = f"grown to {side:g} × {side:g}" + ("" if side >= full else f", shown at {full} × {full}")
+    return note + (f", fading in (α {alpha:.2f})" if alpha is not None and alpha < 1 else "")
+
+
 def draw(frame: data.Frame, run: dict[str, Any], opts: dict[str, Any]) -> None:
     """One image run at one step: caption, its grid, and the nearest real images when asked for."""
     head = f"**{run['label']}** — step {frame.step}" if frame.step is not None else f"**{run['label']}** — no step"
     dot = f"<span style='color:{run['color']}'>●</span> "  # the run's colour, as in the loss chart
-    st.caption(dot + " · ".join([head, *([frame.message] if frame.message else [])]), unsafe_allow_html=True)
+    notes = [n for n in (growth_note(frame, run), frame.message) if n]
+    st.caption(dot + " · ".join([head, *notes]), unsafe_allow_html=True)
     if frame.x is None:
         st.info(frame.message or "Nothing logged to show.")
         return

@@ -43,7 +43,8 @@ LOSSES = tuple(loss_table.LOSSES)
 PENALTIES = tuple(penalty_table.PENALTIES)
 DATASET_NAMES = tuple(data_table.DATASETS)
 ARCH_NAMES = ("auto", *net_table.ARCHS)
-MLP, DCGAN, POINTS = ("mlp",), ("dcgan",), ("points",)
+MLP, POINTS, CONV = ("mlp",), ("points",), net_table.CONV_ARCHS
+PROGAN, STYLEGAN, ATTENTION, BIGGAN = ("progan",), ("stylegan",), ("sagan", "biggan"), ("biggan",)
 VARIANT_NAMES = tuple(variant_table.VARIANTS)
 
 
@@ -57,8 +58,8 @@ class TrainConfig:
                       choices=DATASET_NAMES, group="data")
     n_data: int = _f(0, "Size of a fixed training set reshuffled every epoch; 0 draws fresh samples every step.",
                      lo=0, hi=10_000_000, group="data")
-    arch: str = _f("auto", "Architecture of G and D: mlp (points), dcgan (images), or auto for the data's own.",
-                   choices=ARCH_NAMES, group="data")
+    arch: str = _f("auto", "Architecture of G and D: mlp (points); dcgan, progan, stylegan, sagan or biggan (images); "
+                           "or auto for the data's own (mlp, dcgan).", choices=ARCH_NAMES, group="data")
     # generator
     z_dim: int = _f(16, "Latent dimension of G.", lo=1, hi=4096, group="generator")
     latent: str = _f("normal", "Latent prior: standard normal or uniform on [-1, 1].",
@@ -68,10 +69,28 @@ class TrainConfig:
     g_act: str = _f("relu", "Hidden activation of G.", choices=ACTIVATIONS, group="generator", archs=MLP)
     g_bn: bool = _f(False, "BatchNorm after each hidden linear layer of G.", group="generator", archs=MLP)
     g_bias: bool = _f(True, "Bias in G's hidden linear layers (PacGAN's G has none).", group="generator", archs=MLP)
-    g_channels: int = _f(64, "Channels of G's last hidden maps, doubling towards z at each stage (dcgan).", lo=1,
-                         hi=1024, group="generator", archs=DCGAN)
+    g_channels: int = _f(64, "Channels of G's last hidden maps, doubling towards z at each stage.", lo=1,
+                         hi=1024, group="generator", archs=CONV)
     conv_stages: int = _f(2, "Stride-2 stages of G (upsampling) and D (downsampling); the image's side must halve "
-                             "this often (dcgan: 28 -> 14 -> 7 is 2).", lo=1, hi=6, group="generator", archs=DCGAN)
+                             "this often (28 -> 14 -> 7 is 2; progan grows through these sides).", lo=1, hi=6,
+                          group="generator", archs=CONV)
+    phase_steps: int = _f(0, "ProGAN: steps of each phase (the base side, then a fade-in and a stable phase per "
+                             "level); 0 splits the run's steps evenly into 2 conv_stages + 1 phases.", lo=0,
+                          hi=100_000_000, group="generator", archs=PROGAN)
+    w_dim: int = _f(64, "StyleGAN: dimension of the intermediate latent w (and of each layer's style).", lo=1,
+                    hi=4096, group="generator", archs=STYLEGAN)
+    mapping_layers: int = _f(4, "StyleGAN: layers of the mapping network z -> w (8 in the paper).", lo=1, hi=16,
+                             group="generator", archs=STYLEGAN)
+    style_mixing: float = _f(0.9, "StyleGAN: share of the training rows whose styles switch to a second latent's w "
+                                  "at a random layer (style-mixing regularisation).", lo=0.0, hi=1.0,
+                             group="generator", archs=STYLEGAN)
+    attention_stage: int = _f(1, "SAGAN / BigGAN: the stage of G after which the self-attention block sits (side "
+                                 "base x 2^k: 14 x 14 of 28 x 28 images at 1), at the same side in D; 0 leaves it "
+                                 "out.", lo=0, hi=6, group="generator", archs=ATTENTION)
+    g_spectral_norm: bool = _f(False, "Spectral normalisation of every G layer (SAGAN, BigGAN).", group="generator",
+                               archs=ATTENTION)
+    shared_dim: int = _f(32, "BigGAN: dimension of the shared embedding of the condition that feeds every "
+                             "conditional BatchNorm.", lo=1, hi=1024, group="generator", archs=BIGGAN)
     g_init: str = _f("default", "Weight init of G: PyTorch default, normal(0, init_std^2) or orthogonal(init_gain).",
                      choices=INITS, group="generator")
     # discriminator
@@ -81,8 +100,8 @@ class TrainConfig:
                     group="discriminator", archs=MLP)
     d_maxout: int = _f(0, "Maxout pieces per D unit (Goodfellow et al. 2013); 0 uses d_act instead.",
                        lo=0, hi=16, group="discriminator", archs=MLP)
-    d_channels: int = _f(64, "Channels of D's first convolution, doubling at each stage (dcgan).", lo=1, hi=1024,
-                         group="discriminator", archs=DCGAN)
+    d_channels: int = _f(64, "Channels of D's first convolution, doubling at each stage.", lo=1, hi=1024,
+                         group="discriminator", archs=CONV)
     d_init: str = _f("default", "Weight init of D: PyTorch default, normal(0, init_std^2) or orthogonal(init_gain).",
                      choices=INITS, group="discriminator")
     spectral_norm: bool = _f(False, "Spectral normalisation of every D layer (Miyato et al. 2018).",
@@ -106,6 +125,9 @@ class TrainConfig:
                                group="objective")
     clip: float = _f(0.0, "Clip every D weight to [-clip, clip] after each D step (WGAN); 0 turns it off.",
                      lo=0.0, hi=1e3, group="objective")
+    ortho_reg: float = _f(0.0, "Orthogonal regularisation of G (Brock et al. 2019): this weight times the sum over "
+                               "G's weight matrices W (a row per output unit) of ||W W^T - I||_F^2; 0 turns it off.",
+                          lo=0.0, hi=1e3, group="objective")
     # variant
     variant: str = _f("gan", "What G and D take: gan (G(z), D(x)), cgan (both conditioned on the label), acgan (D "
                              "classifies too), infogan (codes Q recovers), bigan (an encoder; D judges (x, z) pairs).",
@@ -162,6 +184,11 @@ class TrainConfig:
                           group="tricks")
     ema: float = _f(0.0, "Decay of an exponential moving average of G's weights, used for evaluation; 0 turns "
                          "it off.", lo=0.0, hi=0.99999, group="tricks")
+    # sampling: how evaluation (and the Gallery) draws from G; training is not affected
+    truncation: float = _f(0.0, "Truncation trick at sampling: the latent's noise drawn from the normal truncated to "
+                                "[-t, t] (Brock et al. 2019); 0 turns it off.", lo=0.0, hi=10.0, group="sampling")
+    psi: float = _f(1.0, "StyleGAN: truncation in w at sampling, w-bar + psi (w - w-bar); 1 turns it off.", lo=-2.0,
+                    hi=2.0, group="sampling", archs=STYLEGAN)
     # evaluation and logging
     eval_every: int = _f(1000, "Steps between snapshots, metrics and checkpoints; 0 turns them off (the final "
                                "step is still evaluated).", lo=0, hi=100_000_000, group="logging")
@@ -282,12 +309,29 @@ def _check_data_and_arch(cfg: TrainConfig) -> None:
         if meta["variants"] and cfg.variant not in meta["variants"]:
             raise ConfigError(f"{name}: only for the {', '.join(meta['variants'])} variant; this run is "
                               f"{cfg.variant}, leave it at {spec.default!r}")
-    if arch == "dcgan":
+    if net_table.ARCHS[arch].own_init:
+        for name in ("g_init", "d_init"):
+            if getattr(cfg, name) != "default":
+                raise ConfigError(f"{name}: {arch} sets its own weights (equalised learning rate), leave it at "
+                                  "'default'")
+    if arch in CONV:
         side = min(entry.shape[1:])
         if any(s % 2**cfg.conv_stages for s in entry.shape[1:]) or side // 2**cfg.conv_stages < 1:
             fits = [k for k in range(1, 7) if all(s % 2**k == 0 for s in entry.shape[1:])]
             raise ConfigError(f"conv_stages: {cfg.dataset}'s {side} x {side} images do not halve {cfg.conv_stages} "
                               f"times, allowed {fits[0]} to {fits[-1]}")
+
+
+def _check_image_era(cfg: TrainConfig) -> None:
+    """What the image-era architectures and the sampling rules need of the other fields."""
+    if cfg.attention_stage > cfg.conv_stages:
+        raise ConfigError(f"attention_stage: {cfg.attention_stage} is past G's last stage, allowed 0 to "
+                          f"conv_stages ({cfg.conv_stages})")
+    if cfg.arch == "biggan" and cfg.z_dim < cfg.conv_stages + 1:
+        raise ConfigError(f"z_dim: biggan splits z into conv_stages + 1 = {cfg.conv_stages + 1} chunks, set at least "
+                          f"{cfg.conv_stages + 1}")
+    if cfg.truncation and cfg.latent != "normal":
+        raise ConfigError("truncation: truncates a normal latent, set latent to normal or leave it at 0")
 
 
 # What the plain GAN's tricks assume and the variants break: (field, is it on, why not with a variant)
@@ -326,6 +370,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     for name in FIELDS:
         _check_allowed(name, getattr(cfg, name))
     _check_data_and_arch(cfg)
+    _check_image_era(cfg)
     _check_variant(cfg)
     if cfg.batch_size % cfg.pack:
         raise ConfigError(f"batch_size: {cfg.batch_size} must be a multiple of pack ({cfg.pack})")

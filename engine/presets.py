@@ -37,6 +37,42 @@ DCGAN = {
     "eval_every": 1_000,
 }
 
+# The image-era architectures (engine/nets), each at the sizes of 28 x 28 data with its paper's objective and
+# optimiser; widths and step counts fit a CPU (raise them where a GPU is lent). What the papers set that is not here:
+# ProGAN's drift term (0.001 E[D(x)^2]), StyleGAN's 8-layer mapping with a 100x lower learning rate and its blur,
+# BigGAN's moving averages of BatchNorm statistics for sampling. fashion-mnist, to compare with DCGAN on one page.
+IMAGE_ERA = {"dataset": "fashion-mnist", "z_dim": 128, "g_channels": 32, "d_channels": 32, "conv_stages": 2,
+             "batch_size": 64, "steps": 6_000, "eval_every": 1_000}
+PROGAN = {
+    # Karras et al. 2018, sec. 4 and A.1: WGAN-GP (lambda 10, one critic step), Adam 0.001 (0, 0.99); the phases
+    # split the run evenly (their 800k images per phase at a CPU's scale).
+    **IMAGE_ERA, "arch": "progan", "loss": "wgan", "penalty": "wgan_gp", "penalty_weight": 10.0, "n_critic": 1,
+    "lr_g": 1e-3, "lr_d": 1e-3, "beta1_g": 0.0, "beta2_g": 0.99, "beta1_d": 0.0, "beta2_d": 0.99,
+}
+STYLEGAN = {
+    # Karras et al. 2019, sec. 2 and C: the non-saturating loss with R1 (gamma 10: penalty_weight is gamma / 2),
+    # Adam 0.001 (0, 0.99), style mixing on 90% of the rows; psi 0.7 is the paper's truncation for its figures.
+    **IMAGE_ERA, "arch": "stylegan", "w_dim": 128, "mapping_layers": 4, "style_mixing": 0.9, "loss": "ns",
+    "penalty": "r1", "penalty_weight": 5.0, "lr_g": 1e-3, "lr_d": 1e-3, "beta1_g": 0.0, "beta2_g": 0.99,
+    "beta1_d": 0.0, "beta2_d": 0.99,
+}
+SAGAN = {
+    # Zhang et al. 2019, sec. 5: the hinge loss, spectral norm in G and D, TTUR (G 1e-4, D 4e-4), Adam (0, 0.9);
+    # attention on the 14 x 14 maps (their best: the middle-to-high feature maps).
+    **IMAGE_ERA, "arch": "sagan", "attention_stage": 1, "loss": "hinge", "spectral_norm": True,
+    "g_spectral_norm": True, "lr_g": 1e-4, "lr_d": 4e-4, "beta1_g": 0.0, "beta2_g": 0.9, "beta1_d": 0.0,
+    "beta2_d": 0.9,
+}
+BIGGAN = {
+    # Brock et al. 2019, sec. 3-4 and B: class-conditional (cGAN with a projection D), the hinge loss, spectral norm
+    # in both nets, orthogonal init and regularisation (1e-4), G 1e-4 / D 4e-4 with Adam (0, 0.999), two D steps;
+    # truncation is a sampling setting (`truncation`, the Gallery's slider).
+    **IMAGE_ERA, "arch": "biggan", "variant": "cgan", "projection": True, "shared_dim": 32, "attention_stage": 1,
+    "loss": "hinge", "spectral_norm": True, "g_spectral_norm": True, "ortho_reg": 1e-4, "g_init": "orthogonal",
+    "d_init": "orthogonal", "lr_g": 1e-4, "lr_d": 4e-4, "beta1_g": 0.0, "beta2_g": 0.999, "beta1_d": 0.0,
+    "beta2_d": 0.999, "n_critic": 2,
+}
+
 PRESETS: dict[str, dict[str, Any]] = {
     "vanilla": {"doc": "Original minimax GAN: G minimises log(1 - D(G(z))), which saturates early.",
                 "source": "Goodfellow et al. 2014", "set": {"loss": "minimax"}},
@@ -122,6 +158,14 @@ PRESETS: dict[str, dict[str, Any]] = {
                                                         "beta1_d": 0.5, "beta2_d": 0.9}},
     "acgan-mnist": {"doc": "AC-GAN with the DCGAN nets on mnist: G(z, y), D's class head on its last convolution.",
                     "source": "Odena et al. 2017", "set": {**DCGAN, "variant": "acgan"}},
+    "progan": {"doc": "Progressive GAN on fashion-mnist: 7 -> 14 -> 28, each level faded in; WGAN-GP, Adam 1e-3 (0, 0.99).",
+               "source": "Karras et al. 2018", "set": PROGAN},
+    "stylegan": {"doc": "StyleGAN on fashion-mnist: mapping network, AdaIN styles, noise, style mixing; NS loss + R1.",
+                 "source": "Karras et al. 2019", "set": STYLEGAN},
+    "sagan": {"doc": "SAGAN on fashion-mnist: self-attention at 14 x 14 in G and D, hinge loss, spectral norm in both, "
+                     "TTUR 1e-4 / 4e-4.", "source": "Zhang et al. 2019", "set": SAGAN},
+    "biggan": {"doc": "BigGAN on fashion-mnist: class-conditional BatchNorm from a shared embedding, projection D, "
+                      "hinge, orthogonal regularisation.", "source": "Brock et al. 2019", "set": BIGGAN},
     "infogan-mnist": {"doc": "InfoGAN with the DCGAN nets on mnist: a 10-valued code and 2 continuous codes.",
                       "source": "Chen et al. 2016, sec. 7.1 (one categorical code of 10, two continuous)",
                       "set": {**DCGAN, "variant": "infogan", "info_cat": 10, "info_cont": 2}},

@@ -31,6 +31,7 @@ from engine.data.stream import DataStream
 from engine.evaluation import Evaluated, evaluation_for
 from engine.health import classify
 from engine.losses.functions import LossTerms
+from engine import nets as nets_lib
 from engine.nets import pack
 from engine.penalties.functions import clip_weights
 
@@ -77,6 +78,12 @@ def grad_norm(params) -> float:
     return float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))) if grads else 0.0
 
 
+def _grads(total: Tensor, params, retain_graph: bool = False):
+    """d total / d params; None for a parameter the step did not use (a growing net's levels not yet reached), which
+    its optimiser then leaves alone."""
+    return torch.autograd.grad(total, params, retain_graph=retain_graph, allow_unused=True)
+
+
 def _set_grads(params, grads) -> None:
     for p, g in zip(params, grads):
         p.grad = g
@@ -110,7 +117,14 @@ class Trainer:
         self.hist = tricks.HistoricalAverage(cfg.hist_avg, self.g_params, self.d_params) if cfg.hist_avg else None
         self.replay = tricks.ReplayBuffer(cfg.replay, cfg.replay_size, self.dataset.shape, device)
         self.step = 0
+        self.progress: dict[str, float] = {}  # what the growing nets say of where they are (progan), logged
         self.evaluation = evaluation_for(cfg, self.dataset, device)
+
+    def set_progress(self, step: int) -> None:
+        """Tell the nets (and G's moving average) the step they train or are evaluated at: step t is the update that
+        makes t steps done, and the evaluation after it, so what is logged at step t is what both saw."""
+        models = [self.G, self.D] + ([self.ema.model] if self.ema is not None else [])
+        self.progress = nets_lib.set_progress(models, step, self.cfg.steps)
 
     # ----- what D sees and the objectives -----
     def d_input(self, x: Tensor) -> Tensor:
@@ -155,10 +169,13 @@ class Trainer:
             total = total + self.variant.g_extra(fake_j, latent, self.D, self.G, real, self.d_input)
         if self.hist is not None:
             total = total + self.hist.penalty(self.g_params, self.hist.g_means)
+        if self.cfg.ortho_reg:
+            total = total + self.cfg.ortho_reg * tricks.orthogonal_regularisation(self.G)
         return total
 
     # ----- one iteration -----
     def train_step(self) -> LossTerms:
+        self.set_progress(self.step + 1)
         if self.cfg.simultaneous:
             terms = self.simultaneous_step()
         else:
@@ -183,7 +200,7 @@ class Trainer:
         if cfg.replay:  # the plain GAN only: a replayed fake has no latent of this batch
             fake = self.replay.mix(fake, self.gen)
         d_total, terms = self.d_objective(real, fake, latent)
-        _set_grads(self.d_params, torch.autograd.grad(d_total, self.d_params))
+        _set_grads(self.d_params, _grads(d_total, self.d_params))
         self.opt_d.step()
         if cfg.clip:
             clip_weights(self.D, cfg.clip)
@@ -200,7 +217,7 @@ class Trainer:
             d = tricks.unrolled_d(self.D, self.opt_d, cfg.unrolled_steps, lambda d_k: self.d_loss(d_k, real_in, fake_in),
                                   cfg.lr_d, (cfg.beta1_d, cfg.beta2_d), sgd=cfg.optimizer_d == "sgd")
         g_total = self.g_objective(real, fake, latent, d)
-        _set_grads(self.g_params, torch.autograd.grad(g_total, self.g_params))
+        _set_grads(self.g_params, _grads(g_total, self.g_params))
         self.opt_g.step()
         return g_total.detach()
 
@@ -211,8 +228,8 @@ class Trainer:
         fake = self.G(latent.g_in)
         d_total, terms = self.d_objective(real, fake, latent)
         g_total = self.g_objective(real, fake, latent, self.D)
-        d_grads = torch.autograd.grad(d_total, self.d_params, retain_graph=True)
-        g_grads = torch.autograd.grad(g_total, self.g_params)
+        d_grads = _grads(d_total, self.d_params, retain_graph=True)
+        g_grads = _grads(g_total, self.g_params)
         _set_grads(self.d_params, d_grads)
         _set_grads(self.g_params, g_grads)
         self.opt_d.step()
@@ -234,12 +251,13 @@ class Trainer:
         g = self.ema.model if self.ema is not None else self.G
         was_training = g.training
         g.eval()
-        x = g(z).cpu().numpy().astype(np.float32)
+        x = g(nets_lib.truncated(z, self.cfg)).cpu().numpy().astype(np.float32)
         g.train(was_training)
         return x
 
     def evaluate(self) -> Evaluated:
         """Metrics of the fixed evaluation latents and the snapshot by artifact folder (engine.evaluation)."""
+        self.set_progress(self.step)
         return self.evaluation.run(self.D, self.sample, self.ema.model if self.ema is not None else self.G)
 
     # ----- checkpoints -----
@@ -291,6 +309,7 @@ def train(cfg: TrainConfig, logger=None, *, resume_state: dict[str, Any] | None 
     def evaluate_and_snapshot() -> None:
         nonlocal last_metrics
         values, snapshot, snapshot_pictures = trainer.evaluate()
+        values = {**values, **trainer.progress}  # a growing net's side with its snapshot (step 0 too)
         step = trainer.step
         logger.log_metrics(values, step)
         for folder, arrays in snapshot.items():
@@ -332,7 +351,7 @@ def train(cfg: TrainConfig, logger=None, *, resume_state: dict[str, Any] | None 
             elapsed = time.perf_counter() - t_window
             scalars = {k: s / window for k, s in sums.items()}
             scalars.update({"grad/d": grad_norm(trainer.d_params), "grad/g": grad_norm(trainer.g_params),
-                            "perf/steps_per_s": window / max(elapsed, 1e-9)})
+                            "perf/steps_per_s": window / max(elapsed, 1e-9), **trainer.progress})
             logger.log_metrics(scalars, trainer.step)
             logger.set_tags({"ganboard.step": trainer.step})
             for k, v in scalars.items():

@@ -2,7 +2,8 @@
 
 What D sees: instance noise (annealed to 0), packing (engine.nets.pack), label flipping; what G is trained on:
 feature matching, an unrolled D; what the nets carry between steps: experience replay of past fakes, historical
-averaging of the parameters, an exponential moving average of G. One-sided label smoothing is the loss's real
+averaging of the parameters, an exponential moving average of G; what G's weights are held to: orthogonal
+regularisation. One-sided label smoothing is the loss's real
 target (engine/losses). Every trick that draws random numbers takes the run's one generator, so that a run is a
 function of its seed; every trick that keeps state between steps holds it in an object whose `state` goes into
 the checkpoint under the key it always had.
@@ -37,6 +38,21 @@ def feature_matching(D: nn.Module, real_in: Tensor, fake_in: Tensor) -> Tensor:
     return (D.features(real_in).detach().mean(0) - D.features(fake_in).mean(0)).pow(2).sum()
 
 
+def orthogonal_regularisation(G: nn.Module) -> Tensor:
+    """Brock et al. 2019, sec. 3.1: sum over G's weight matrices W of ||W W^T - I||_F^2, a convolution's W having
+    one row per output channel (its input channels x kernel flattened). A spectrally normalised layer's W is the
+    normalised one it computes with. Its memory is that of the largest W W^T: (output units)^2."""
+    total = None
+    for layer in G.modules():
+        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            w = layer.weight
+            w = (w.transpose(0, 1) if isinstance(layer, nn.ConvTranspose2d) else w).flatten(1)
+            gram = w @ w.T
+            term = (gram - torch.eye(len(gram), device=w.device, dtype=w.dtype)).pow(2).sum()
+            total = term if total is None else total + term
+    return total if total is not None else torch.zeros(())
+
+
 def unrolled_d(D: nn.Module, opt_d: torch.optim.Optimizer, steps: int, objective: Callable, lr: float,
                betas: tuple[float, float], sgd: bool) -> Callable[[Tensor], Tensor]:
     """D after `steps` differentiable optimiser steps on one minibatch, starting from D's real optimiser state
@@ -55,7 +71,8 @@ def unrolled_d(D: nn.Module, opt_d: torch.optim.Optimizer, steps: int, objective
         return lambda x: functional_call(D, dict(zip(names, ps)), (x,))
 
     for _ in range(steps):
-        grads = torch.autograd.grad(objective(d_with(params)), params, create_graph=True)
+        grads = torch.autograd.grad(objective(d_with(params)), params, create_graph=True, allow_unused=True,
+                                    materialize_grads=True)  # zeros for the levels a growing D has not reached
         if sgd:
             params = [p - lr * g for p, g in zip(params, grads)]
             continue

@@ -435,18 +435,25 @@ def test_launch_form_presets_validation_and_sweep_count(env):
 
     hidden = {spec["name"] for spec in schema() if not drawn(spec)}
     variant_only = {spec["name"]: spec["variants"] for spec in schema() if spec["variants"]}
-    assert hidden == {"g_channels", "d_channels", "conv_stages", *variant_only}  # the plain GAN: no variant's fields
+    # the image-era architectures' own fields (progan's phases, stylegan's w, sagan's and biggan's attention, ...)
+    not_dcgan = {spec["name"] for spec in schema() if spec["archs"] and not {"dcgan", "mlp"} & set(spec["archs"])}
+    assert {"phase_steps", "w_dim", "psi", "attention_stage", "shared_dim"} <= not_dcgan
+    conv = {"g_channels", "d_channels", "conv_stages", *not_dcgan}
+    assert hidden == {*conv, *variant_only}  # the plain GAN: no variant's fields
     at.selectbox(key="keep.launch.variant").set_value("infogan").run()
     hidden = {spec["name"] for spec in schema() if not drawn(spec)}
-    assert hidden == {"g_channels", "d_channels", "conv_stages"} | {n for n, v in variant_only.items()
-                                                                     if "infogan" not in v}
+    assert hidden == conv | {n for n, v in variant_only.items() if "infogan" not in v}
     at.selectbox(key="keep.launch.variant").set_value("gan").run()
     assert "Latent dimension of G" in at.number_input(key="keep.launch.z_dim").help
     # an image data set trains dcgan: its fields appear, the MLP's and the plane's go
     at.selectbox(key="keep.launch.dataset").set_value("digits").run()
     hidden = {spec["name"] for spec in schema() if not drawn(spec)}
     assert hidden == {"g_width", "g_depth", "g_act", "g_bn", "g_bias", "d_width", "d_depth", "d_act", "d_maxout",
-                      "eval_samples", "grid_size", *variant_only}
+                      "eval_samples", "grid_size", *variant_only, *not_dcgan}
+    at.selectbox(key="keep.launch.arch").set_value("stylegan").run()  # its fields come, dcgan's others' stay away
+    hidden = {spec["name"] for spec in schema() if not drawn(spec)}
+    assert {"w_dim", "mapping_layers", "style_mixing", "psi"}.isdisjoint(hidden) and "attention_stage" in hidden
+    at.selectbox(key="keep.launch.arch").set_value("auto").run()
     no_exception(at)
     at.selectbox(key="keep.launch.dataset").set_value("ring").run()
     # the preset fills the form
@@ -502,7 +509,8 @@ def test_launch_form_shows_a_field_whose_group_it_does_not_know(env, monkeypatch
                                                    for s in real()])
     at = app("views/launch.py")
     no_exception(at)
-    known = ["Data", "Generator", "Discriminator", "Objective", "Variant", "Optimisation", "Tricks", "Logging"]
+    known = ["Data", "Generator", "Discriminator", "Objective", "Variant", "Optimisation", "Tricks", "Sampling",
+             "Logging"]
     assert [t.label for t in at.tabs] == [*known, "Averaging"]
     ema = at.tabs[-1].text_input(key="keep.launch.ema")
     assert "Allowed:" in ema.help and [w.key for w in at.tabs[-1].text_input] == ["keep.launch.ema"]

@@ -22,8 +22,9 @@ The names below are the pages' API; anything else is reached through its module 
 
 from dashboard.data.artifacts import (PREVIEW_MAX_BYTES, ArtifactError, artifact_download, artifact_tree,
                                       check_artifact_path, read_artifact)
-from dashboard.data.curve_reads import Curve, bucket_curve, curves, grid_width, summarised_runs
-from dashboard.data.inference import MAX_CHECKPOINT_SAMPLES, checkpoint_summary, sample_checkpoint
+from dashboard.data.curve_reads import Curve, bucket_curve, curves, grid_width, metric_at, summarised_runs
+from dashboard.data.inference import (MAX_CHECKPOINT_SAMPLES, checkpoint_summary, sample_checkpoint,
+                                      sampling_fields, style_mixing)
 from dashboard.data.previews import Preview, array_summary, artifact_preview
 from dashboard.data.runs_table import (MAX_PAGE, active_runs, configs, count_runs, experiments, groups, metric_keys,
                                        preset_configs, runs, runs_by_id, sweep_run_ids, sweeps)
@@ -41,7 +42,7 @@ __all__ = [
     "experiments", "runs", "count_runs", "active_runs", "MAX_PAGE", "runs_by_id", "sweep_run_ids", "configs",
     "preset_configs", "groups", "metric_keys", "sweeps",
     # curves
-    "Curve", "bucket_curve", "grid_width", "curves", "summarised_runs",
+    "Curve", "bucket_curve", "grid_width", "curves", "summarised_runs", "metric_at",
     # writes
     "plan", "launch", "stop", "relaunch", "delete", "restore", "reconcile", "logs",
     # selection
@@ -52,5 +53,5 @@ __all__ = [
     "gallery_frame", "gallery_frames", "mixture",
     "density_contours", "field_gradient", "mode_shares", "modality", "nearest_real", "class_shares",
     "Preview", "artifact_preview", "array_summary",
-    "MAX_CHECKPOINT_SAMPLES", "checkpoint_summary", "sample_checkpoint",
+    "MAX_CHECKPOINT_SAMPLES", "checkpoint_summary", "sample_checkpoint", "sampling_fields", "style_mixing",
 ]

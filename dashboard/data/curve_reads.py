@@ -210,3 +210,31 @@ def summarised_runs(df: pd.DataFrame) -> dict[str, tuple[str, int]]:
     if df.empty or "curves" not in df:
         return {}
     return {row["run_id"]: where for row in df.to_dict("records") if (where := _summary_location(row)) is not None}
+
+
+def _read_series(uri: str, run_id: str, key: str) -> tuple[np.ndarray, np.ndarray]:
+    client = store.client(uri)  # a StoreError of its own when the server is away
+    try:
+        history = client.get_metric_history(run_id, key)
+    except Exception as exc:  # noqa: BLE001 - one line for the page
+        raise store.store_error(exc, f"Reading {key}", uri) from None
+    pairs = sorted((m.step, m.value) for m in history)
+    return np.array([s for s, _ in pairs], dtype=np.int64), np.array([v for _, v in pairs], dtype=np.float64)
+
+
+@st.cache_data(ttl=store.FINAL_TTL_S, show_spinner=False, max_entries=256)
+def _series_final(uri: str, run_id: str, key: str) -> tuple[np.ndarray, np.ndarray]:
+    return _read_series(uri, run_id, key)
+
+
+@st.cache_data(ttl=store.LIVE_TTL_S, show_spinner=False, max_entries=64)
+def _series_live(uri: str, run_id: str, key: str) -> tuple[np.ndarray, np.ndarray]:
+    return _read_series(uri, run_id, key)
+
+
+def metric_at(run_id: str, key: str, step: int, live: bool = False) -> float | None:
+    """A run's metric exactly as logged at `step`, or at the nearest logged step before it; None where it logged
+    none by then (a few values a run, like a growing net's side: not for curves, which are bucketed)."""
+    steps, values = (_series_live if live else _series_final)(store.store_uri(), run_id, key)
+    at = int(np.searchsorted(steps, step, side="right")) - 1
+    return float(values[at]) if at >= 0 else None

@@ -52,18 +52,34 @@ def checkpoint_summary(run_id: str, path: str) -> dict[str, Any]:
     return _checkpoint_summary_cached(store.store_uri(), run_id, path)
 
 
+def sampling_fields(config: dict[str, Any]) -> dict[str, Any]:
+    """The sampling settings (the config's "sampling" group: truncation, and psi for stylegan) that apply to a
+    run of this config, with the run's values: what a Gallery slider may set when it samples the checkpoint."""
+    from engine.config import FIELDS
+    from engine.data import DATASETS
+    from engine.nets import arch_name
+
+    arch = arch_name(config.get("arch", "auto"), DATASETS[config["dataset"]].modality)
+    usable = {name: spec for name, spec in FIELDS.items() if spec.metadata["group"] == "sampling"
+              and (not spec.metadata["archs"] or arch in spec.metadata["archs"])}
+    if config.get("latent", "normal") != "normal":
+        usable.pop("truncation", None)  # it truncates a normal latent
+    return {name: config.get(name, spec.default) for name, spec in usable.items()}
+
+
 @st.cache_data(show_spinner=False, max_entries=32, ttl=store.ARTIFACT_TTL_S)
 def _sample_checkpoint_cached(uri: str, run_id: str, path: str, seed: int, n: int, use_ema: bool,
-                              grad_points: int) -> dict[str, Any]:
+                              grad_points: int, sampling: tuple[tuple[str, float], ...] = ()) -> dict[str, Any]:
     import torch
 
     from engine import variants
     from engine.config import build_config
     from engine.data import get_dataset
+    from engine.nets import set_progress, truncated
 
     state = _load_checkpoint(uri, run_id, path)
     try:
-        cfg = build_config(None, None, state["config"])
+        cfg = build_config(None, dict(sampling), state["config"])
         variant = variants.build(cfg, get_dataset(cfg.dataset))
         G, D = variant.nets()
         which = "G_ema" if use_ema and state.get("G_ema") is not None else "G"
@@ -72,15 +88,62 @@ def _sample_checkpoint_cached(uri: str, run_id: str, path: str, seed: int, n: in
     except Exception as exc:  # noqa: BLE001 - a config this engine rejects, or weights of other shapes
         raise artifacts.ArtifactError(
             f"{path}: does not fit the nets its config describes ({store.one_line(exc)})") from None
+    progress = set_progress([G, D], int(state.get("step") or 0), cfg.steps)  # a growing run's side at that step
     G.eval()
     D.eval()
-    # G's input as the variant draws it; labels or codes balanced, as in the run's evaluation
+    # G's input as the variant draws it; labels or codes balanced, as in the run's evaluation; truncated as the
+    # run's evaluation (or the slider) says
     z = variant.latent(n, torch.Generator().manual_seed(int(seed)), torch.device("cpu"), balanced=True).g_in
+    z = truncated(z, cfg)
     with torch.no_grad():  # G a chunk at a time: 20,000 images' activations at once would take gigabytes
         x = torch.cat([G(chunk) for chunk in z.split(G_CHUNK)])
     dataset = get_dataset(cfg.dataset)
     return {"x": x.numpy(), "step": state.get("step"), "config": state["config"], "generator": which,
-            "modality": dataset.modality, **AROUND_SAMPLES[dataset.modality](cfg, dataset, D, x, grad_points)}
+            "modality": dataset.modality, "progress": progress, "sampling": dict(sampling),
+            **AROUND_SAMPLES[dataset.modality](cfg, dataset, D, x, grad_points)}
+
+
+@st.cache_data(show_spinner=False, max_entries=16, ttl=store.ARTIFACT_TTL_S)
+def _style_mixing_cached(uri: str, run_id: str, path: str, seed: int, n: int, crossover: int,
+                         sampling: tuple[tuple[str, float], ...]) -> dict[str, Any]:
+    import torch
+
+    from engine import variants
+    from engine.config import build_config
+    from engine.data import get_dataset
+
+    state = _load_checkpoint(uri, run_id, path)
+    try:
+        cfg = build_config(None, dict(sampling), state["config"])
+        variant = variants.build(cfg, get_dataset(cfg.dataset))
+        G, _ = variant.nets()
+        G.load_state_dict(state["G_ema"] if state.get("G_ema") is not None else state["G"])
+    except Exception as exc:  # noqa: BLE001 - a config this engine rejects, or weights of other shapes
+        raise artifacts.ArtifactError(
+            f"{path}: does not fit the nets its config describes ({store.one_line(exc)})") from None
+    if not hasattr(G, "mix"):
+        raise artifacts.ArtifactError(f"{path}: this architecture ({cfg.arch}) has no per-layer styles to mix")
+    G.eval()
+    # the rows' latents give the coarse styles, the columns' the fine ones; each its own labels or codes
+    latents = variant.latent(2 * n, torch.Generator().manual_seed(int(seed)), torch.device("cpu"), balanced=True).g_in
+    coarse, fine = latents[:n], latents[n:]
+    with torch.no_grad():
+        mixed = torch.stack([G.mix(coarse[i:i + 1].expand(n, -1), fine, crossover, cfg.psi)[:] for i in range(n)])
+        plain_coarse, plain_fine = G.mix(coarse, coarse, 0, cfg.psi), G.mix(fine, fine, 0, cfg.psi)
+    return {"mixed": mixed.numpy(), "coarse": plain_coarse.numpy(), "fine": plain_fine.numpy(),
+            "n_styles": G.n_styles, "step": state.get("step")}
+
+
+def style_mixing(run_id: str, path: str, seed: int, n: int, crossover: int,
+                 sampling: dict[str, float] | None = None) -> dict[str, Any]:
+    """StyleGAN's style-mixing grid from a listed checkpoint (Karras et al. 2019, Figure 3): n row latents and n
+    column latents drawn with `seed`; cell (i, j) takes row i's styles in the first `crossover` layers and column
+    j's in the rest. Returns {mixed (n, n, C, H, W), coarse (n, ...) the rows' own images, fine the columns',
+    n_styles, step}; an ArtifactError for an architecture without per-layer styles."""
+    if not 1 <= int(n) <= 8:
+        raise artifacts.ArtifactError(f"count: between 1 and 8 a side, got {n}")
+    return _style_mixing_cached(store.store_uri(), run_id, path, int(seed), int(n), int(crossover),
+                                tuple(sorted((sampling or {}).items())))
 
 
 def _d_around_points(cfg, dataset, D, x, grad_points: int) -> dict[str, Any]:
@@ -119,8 +182,10 @@ AROUND_SAMPLES = {"points": _d_around_points, "images": _nothing_around_images} 
 
 
 def sample_checkpoint(run_id: str, path: str, seed: int, n: int, use_ema: bool = True,
-                      grad_points: int = 0) -> dict[str, Any]:
-    """`n` samples of a listed checkpoint's generator from latents drawn with `seed`, and its D around them.
+                      grad_points: int = 0, sampling: dict[str, float] | None = None) -> dict[str, Any]:
+    """`n` samples of a listed checkpoint's generator from latents drawn with `seed`, and its D around them;
+    `sampling` overrides the run's sampling settings (sampling_fields: truncation, psi), the nets are set to the
+    checkpoint's step (a growing run's side) and `progress` says what they logged there.
 
     Returns {x (n, 2) points or (n, C, H, W) images, step, config, generator ('G_ema' or 'G'), modality}, and for
     points field {xs, ys, d, d_is_prob, d_reference} (None where D judges no point alone: cgan, bigan): the
@@ -131,4 +196,4 @@ def sample_checkpoint(run_id: str, path: str, seed: int, n: int, use_ema: bool =
     if not 1 <= int(n) <= MAX_CHECKPOINT_SAMPLES:
         raise artifacts.ArtifactError(f"count: between 1 and {MAX_CHECKPOINT_SAMPLES}, got {n}")
     return _sample_checkpoint_cached(store.store_uri(), run_id, path, int(seed), int(n), bool(use_ema),
-                                     int(grad_points))
+                                     int(grad_points), tuple(sorted((sampling or {}).items())))

@@ -23,12 +23,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, figures, image_panels, point_pictures, variant_panels, widgets
+from dashboard import data, figures, image_panels, point_pictures, sampling_panels, variant_panels, widgets
+from engine.nets import arch_name
 from engine.variants import VARIANTS
 
 KEEP = "keep.gallery."  # app.py keeps widget keys with the "keep." prefix across page visits
 STEP_KEY, PLAY_KEY, TICK_KEY, PICK_KEY = KEEP + "step", "gallery.playing", "gallery.tick", "gallery.pick"
-VIEWS = ("Samples", "Filmstrip", "Theory")
+VIEWS = ("Samples", "Filmstrip", "Theory", "Sampling")
 UNDERLAYS = ("D(x)", "D*", "|D − D*|", "nothing")
 LOSS_METRICS = ("loss/d", "loss/g", "d/real", "d/fake", "grad/d", "grad/g")
 ARROW_POINTS = 150  # the first samples of the fixed evaluation batch: the same latents at every step
@@ -86,6 +87,8 @@ def run_infos(df: pd.DataFrame) -> dict[str, dict[str, Any]]:
                 "dataset": row.get("dataset") or "", "loss": row.get("loss") or "", "active": bool(row.get("active")),
                 "variant": row.get("params.variant") or "gan"}
         info["modality"] = data.modality(info["dataset"]) or "points"
+        info["arch"] = arch_name(row.get("params.arch") or "auto", info["modality"]) if info["dataset"] else ""
+        info["growing"] = "grow/resolution" in (row.get("metric_keys") or ())  # its side is logged: progan
         try:
             info.update(INFOS[info["modality"]](info["dataset"]))
         except ValueError:  # a run from another tool, or a data set this engine no longer has
@@ -582,6 +585,9 @@ def main() -> None:
     view = st.segmented_control("View", VIEWS, key=widgets.initial(KEEP + "view", VIEWS[0]), required=True) or VIEWS[0]
     if view == "Theory":
         theory_view(run_ids, infos)
+        return
+    if view == "Sampling":
+        sampling_panels.view(run_ids, infos)
         return
     steps, problems = union_steps(run_ids, infos)
     for p in problems:

@@ -24,7 +24,8 @@ from engine.tracking import DEFAULT_EXPERIMENT
 K = "keep.launch."  # widget keys: app.py keeps "keep." widgets alive across page visits
 STARTER_KEY = "launch.first_sweep_axes"  # the first sweep's boxes as it filled them, until a preset is picked
 NO_PRESET = "(defaults)"
-GROUPS = ("data", "generator", "discriminator", "objective", "variant", "optimisation", "tricks", "logging")
+GROUPS = ("data", "generator", "discriminator", "objective", "variant", "optimisation", "tricks", "sampling",
+          "logging")
 # The value a trick takes when a sweep turns it on (its sources' settings), when the form has it off.
 TRICK_ON: dict[str, Any] = {"spectral_norm": True, "feature_matching": True, "pack": 2, "mbd_kernels": 50,
                             "label_smoothing": 0.1, "label_flip": 0.05, "instance_noise": 0.1, "unrolled_steps": 5,

@@ -18,10 +18,9 @@ from __future__ import annotations
 import math
 
 from torch import Tensor, nn
-from torch.nn.utils.parametrizations import spectral_norm
 
 from engine.config import TrainConfig
-from engine.nets.layers import MinibatchDiscrimination, ScoringD, init_weights
+from engine.nets.layers import ScoringD, init_weights
 
 
 def base_size(size: int, stages: int) -> int:
@@ -69,14 +68,7 @@ class Discriminator(ScoringD):
             c_in, c_out = c_out, c_out * 2
         layers.append(nn.Flatten())
         self.body = nn.Sequential(*layers)
-        n_features = c_in * base_size(height, stages) * base_size(width, stages)
-        self.mbd = MinibatchDiscrimination(n_features, cfg.mbd_kernels, cfg.mbd_dim) if cfg.mbd_kernels else None
-        self.head = nn.Linear(n_features + cfg.mbd_kernels, 1)
-        init_weights(self, cfg.d_init, cfg.init_std, cfg.init_gain)
-        if cfg.spectral_norm:
-            for layer in [m for m in self.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]:
-                spectral_norm(layer)
-
+        self.attach_head(cfg, c_in * base_size(height, stages) * base_size(width, stages))
 
 
 def build(cfg: TrainConfig, shape: tuple[int, ...], g_in: int | None = None,

@@ -93,6 +93,20 @@ class ScoringD(nn.Module):
     mbd: nn.Module | None
     head: nn.Module
 
+    def attach_head(self, cfg, n_features: int, linear: type[nn.Module] = nn.Linear, init: bool = True) -> None:
+        """What a D ends with once its body gives `n_features` numbers a row: minibatch discrimination (when the
+        config has kernels), the linear head to one score, the config's weight init (unless its layers set their
+        own) and spectral norm on every layer (when the config asks)."""
+        from torch.nn.utils.parametrizations import spectral_norm
+
+        self.mbd = MinibatchDiscrimination(n_features, cfg.mbd_kernels, cfg.mbd_dim) if cfg.mbd_kernels else None
+        self.head = linear(n_features + cfg.mbd_kernels, 1)
+        if init:
+            init_weights(self, cfg.d_init, cfg.init_std, cfg.init_gain)
+        if cfg.spectral_norm:
+            for layer in [m for m in self.modules() if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d))]:
+                spectral_norm(layer)
+
     def features(self, x: Tensor) -> Tensor:
         """The body's features (feature matching)."""
         return self.body(x)
