@@ -41,7 +41,8 @@ def feature_matching(D: nn.Module, real_in: Tensor, fake_in: Tensor) -> Tensor:
 def orthogonal_regularisation(G: nn.Module) -> Tensor:
     """Brock et al. 2019, sec. 3.1: sum over G's weight matrices W of ||W W^T - I||_F^2, a convolution's W having
     one row per output channel (its input channels x kernel flattened). A spectrally normalised layer's W is the
-    normalised one it computes with. Its memory is that of the largest W W^T: (output units)^2."""
+    normalised one it computes with; a variant's module kept inside G (BiGAN's encoder) is held to it too. Its memory
+    is that of the largest W W^T: (output units)^2."""
     total = None
     for layer in G.modules():
         if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):

@@ -7,8 +7,9 @@ image-era ones on the same pyramid of sides (blocks.py holds their layers): `pro
 (mapping network, AdaIN, noise), `sagan` (self-attention), `biggan` (residual, conditional BatchNorm). The config's
 `arch` names one, or `auto` takes the data set's modality's default (ARCH_OF_MODALITY). A new architecture is its
 file plus a row here. A net that changes as training goes on (progan's resolution and fade-in) has
-`set_progress(step, steps) -> what it logs`, which the trainer calls through `set_progress` below. The sign convention of D's outputs is engine/losses' (raw, higher is more real). The table is
-read without importing torch (the config's allowed values); the functions import it when called.
+`set_progress(step, steps) -> what it logs`, which the trainer calls through `set_progress` below. The sign
+convention of D's outputs is engine/losses' (raw, higher is more real). The table is read without importing torch
+(the config's allowed values); the functions import it when called.
 """
 
 from __future__ import annotations
