@@ -45,6 +45,8 @@ DATASET_NAMES = tuple(data_table.DATASETS)
 ARCH_NAMES = ("auto", *net_table.ARCHS)
 MLP, POINTS, CONV = ("mlp",), ("points",), net_table.CONV_ARCHS
 PROGAN, STYLEGAN, ATTENTION, BIGGAN = ("progan",), ("stylegan",), ("sagan", "biggan"), ("biggan",)
+# the architectures whose weights the init fields set (progan's and stylegan's equalised layers set their own)
+INITIALISED = tuple(name for name, entry in net_table.ARCHS.items() if not entry.own_init)
 VARIANT_NAMES = tuple(variant_table.VARIANTS)
 
 
@@ -92,7 +94,7 @@ class TrainConfig:
     shared_dim: int = _f(32, "BigGAN: dimension of the shared embedding of the condition that feeds every "
                              "conditional BatchNorm.", lo=1, hi=1024, group="generator", archs=BIGGAN)
     g_init: str = _f("default", "Weight init of G: PyTorch default, normal(0, init_std^2) or orthogonal(init_gain).",
-                     choices=INITS, group="generator")
+                     choices=INITS, group="generator", archs=INITIALISED)
     # discriminator
     d_width: int = _f(128, "Units per hidden layer of D.", lo=1, hi=8192, group="discriminator", archs=MLP)
     d_depth: int = _f(3, "Hidden layers of D.", lo=0, hi=32, group="discriminator", archs=MLP)
@@ -103,7 +105,7 @@ class TrainConfig:
     d_channels: int = _f(64, "Channels of D's first convolution, doubling at each stage.", lo=1, hi=1024,
                          group="discriminator", archs=CONV)
     d_init: str = _f("default", "Weight init of D: PyTorch default, normal(0, init_std^2) or orthogonal(init_gain).",
-                     choices=INITS, group="discriminator")
+                     choices=INITS, group="discriminator", archs=INITIALISED)
     spectral_norm: bool = _f(False, "Spectral normalisation of every D layer (Miyato et al. 2018).",
                              group="discriminator")
     mbd_kernels: int = _f(0, "Minibatch-discrimination kernels appended to D's features (Salimans et al. 2016); "
@@ -112,9 +114,9 @@ class TrainConfig:
     pack: int = _f(1, "PacGAN packing degree m: D judges m samples concatenated (Lin et al. 2018).",
                    lo=1, hi=16, group="discriminator")
     init_std: float = _f(0.02, "Std of the normal init (g_init/d_init = normal); biases start at zero.",
-                         lo=0.0, hi=10.0, group="generator")
+                         lo=0.0, hi=10.0, group="generator", archs=INITIALISED)
     init_gain: float = _f(1.0, "Gain of the orthogonal init (g_init/d_init = orthogonal).", lo=0.0, hi=10.0,
-                          group="generator")
+                          group="generator", archs=INITIALISED)
     # objective
     loss: str = _f("ns", "Adversarial loss: minimax (saturating G), ns (non-saturating), hinge, wgan, lsgan.",
                    choices=LOSSES, group="objective")
@@ -301,7 +303,8 @@ def _check_data_and_arch(cfg: TrainConfig) -> None:
         if value == spec.default:
             continue
         if meta["archs"] and arch not in meta["archs"]:
-            raise ConfigError(f"{name}: only for the {', '.join(meta['archs'])} architecture; {cfg.dataset} trains "
+            kind = "architecture" if len(meta["archs"]) == 1 else "architectures"
+            raise ConfigError(f"{name}: only for the {', '.join(meta['archs'])} {kind}; {cfg.dataset} trains "
                               f"{arch}, leave it at {spec.default!r}")
         if meta["modalities"] and entry.modality not in meta["modalities"]:
             raise ConfigError(f"{name}: only for {', '.join(meta['modalities'])} data; {cfg.dataset} is "
@@ -309,11 +312,6 @@ def _check_data_and_arch(cfg: TrainConfig) -> None:
         if meta["variants"] and cfg.variant not in meta["variants"]:
             raise ConfigError(f"{name}: only for the {', '.join(meta['variants'])} variant; this run is "
                               f"{cfg.variant}, leave it at {spec.default!r}")
-    if net_table.ARCHS[arch].own_init:
-        for name in ("g_init", "d_init"):
-            if getattr(cfg, name) != "default":
-                raise ConfigError(f"{name}: {arch} sets its own weights (equalised learning rate), leave it at "
-                                  "'default'")
     if arch in CONV:
         side = min(entry.shape[1:])
         if any(s % 2**cfg.conv_stages for s in entry.shape[1:]) or side // 2**cfg.conv_stages < 1:

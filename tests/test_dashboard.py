@@ -452,7 +452,8 @@ def test_launch_form_presets_validation_and_sweep_count(env):
                       "eval_samples", "grid_size", *variant_only, *not_dcgan}
     at.selectbox(key="keep.launch.arch").set_value("stylegan").run()  # its fields come, dcgan's others' stay away
     hidden = {spec["name"] for spec in schema() if not drawn(spec)}
-    assert {"w_dim", "mapping_layers", "style_mixing", "psi"}.isdisjoint(hidden) and "attention_stage" in hidden
+    assert {"w_dim", "mapping_layers", "style_mixing", "psi"}.isdisjoint(hidden)
+    assert {"attention_stage", "g_init", "d_init", "init_std", "init_gain"} <= hidden  # equalised layers: no init
     at.selectbox(key="keep.launch.arch").set_value("auto").run()
     no_exception(at)
     at.selectbox(key="keep.launch.dataset").set_value("ring").run()
