@@ -19,6 +19,7 @@ import pytest
 
 from bench import scale_store
 from engine import tracking
+from engine.config import FIELDS
 
 SHAPE = scale_store.Shape(runs=260, sweeps=6, big=200, long_steps=50, short_steps=20)
 
@@ -67,7 +68,7 @@ def test_the_store_is_the_shape_asked(team):
     sweeps = dict(sql(team, "SELECT value, COUNT(*) FROM tags WHERE key = 'ganboard.sweep' GROUP BY value"))
     assert len(sweeps) == SHAPE.sweeps and sweeps[team[1]["big_sweep"]] == SHAPE.big
     # every run has its whole config, and the 8 metrics at every logged step it got to
-    assert {n for (n,) in sql(team, "SELECT COUNT(*) FROM params GROUP BY run_uuid")} == {64}
+    assert {n for (n,) in sql(team, "SELECT COUNT(*) FROM params GROUP BY run_uuid")} == {len(FIELDS)}
     rows = sql(team, "SELECT COUNT(*) FROM metrics")[0][0]
     assert rows == team[1]["metric_rows"] and rows >= SHAPE.big * SHAPE.long_steps * 8
 
