@@ -254,7 +254,7 @@ def main() -> int:
     it first), so that a half-set-up [auth] stops the deployment at once, not at its first visitor."""
     problem = config_problem()
     if problem:
-        print(f"ganboard: {problem}", file=sys.stderr)
+        _log_once(problem)
         return 2
     return 0
 

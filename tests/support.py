@@ -97,6 +97,31 @@ def streamlit_server(tmp_path: Path, env: dict[str, str], port: int | None = Non
             proc.wait(timeout=30)
 
 
+@contextlib.contextmanager
+def dashboard_on(tmp_path: Path, uri: str, **env: str) -> Iterator[str]:
+    """`streamlit run dashboard/app.py` on the store `uri` (this process's environment, PYTHONPATH, `env`, never
+    read-only); yields its base URL. On leaving, the server's log holds no warning or traceback, and every process
+    still using the store (runs it launched) is ended."""
+    server_env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PYTHONPATH": str(REPO), **env}
+    server_env.pop("GANBOARD_READONLY", None)
+    try:
+        with streamlit_server(tmp_path, server_env) as url:
+            yield url
+        assert server_log_problems(tmp_path / "streamlit.log") == []
+    finally:
+        kill_groups(processes_using(uri))
+
+
+def clear_multiselect(page, label: str, chosen: int) -> None:
+    """Remove the `chosen` values of the multiselect labelled `label` (e.g. the Launch form's swept Losses)."""
+    box = page.get_by_label(label, exact=True)
+    box.click()
+    for _ in range(chosen):
+        box.press("Backspace")
+    box.press("Escape")
+    idle(page)
+
+
 def train_tracked(preset: str, name: str, overrides: dict) -> str:
     """Train one run in-process into the current store (MLFLOW_TRACKING_URI) and return its id."""
     from engine import tracking

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
-from support import idle, needs_chromium, no_traceback, open_browser, streamlit_server
+from support import clear_multiselect, idle, needs_chromium, no_traceback, open_browser, streamlit_server
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -53,12 +53,7 @@ def test_launch_watch_and_compare_a_short_run(server, tmp_path):
         idle(page)
         expect(page.get_by_role("heading", name="Launch")).to_be_visible()
         # one run instead of the first sweep the page opens on: no losses swept, one seed
-        losses = page.get_by_label("Losses", exact=True)
-        losses.click()
-        for _ in range(3):
-            losses.press("Backspace")
-        losses.press("Escape")
-        idle(page)
+        clear_multiselect(page, "Losses", 3)  # the first sweep's three losses
         _set_number(page, "Seeds per combination", 1)
         page.get_by_role("tab", name="Optimisation").click()
         _set_number(page, "steps", 60)

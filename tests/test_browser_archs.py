@@ -8,11 +8,8 @@ Screenshots under the test's tmp_path; the server's log must stay free of warnin
 
 from __future__ import annotations
 
-import os
-
 import pytest
-from support import (REPO, idle, kill_groups, needs_chromium, no_traceback, open_browser, processes_using,
-                     server_log_problems, streamlit_server, train_tracked)
+from support import dashboard_on, idle, needs_chromium, no_traceback, open_browser, store_env, train_tracked
 
 pytest.importorskip("playwright.sync_api")
 pytestmark = needs_chromium
@@ -28,23 +25,12 @@ IMAGES_JS = """() => [...document.querySelectorAll('[data-testid="stImage"] img'
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("archs")
     (tmp / "store").mkdir()
-    uri = f"sqlite:///{tmp / 'store' / 'mlflow.db'}"
-    old = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = uri
-    try:
+    with store_env(tmp / "store") as uri:
         runs = {"progan": train_tracked("progan", "progan digits", TINY),
                 "stylegan": train_tracked("stylegan", "stylegan digits", {**TINY, "psi": 0.7}),
                 "dcgan": train_tracked("dcgan", "dcgan digits", {**TINY, "z_dim": 100})}
-    finally:
-        os.environ.pop("MLFLOW_TRACKING_URI") if old is None else os.environ.update(MLFLOW_TRACKING_URI=old)
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PYTHONPATH": str(REPO)}
-    env.pop("GANBOARD_READONLY", None)
-    try:
-        with streamlit_server(tmp, env) as url:
-            yield url, runs
-        assert server_log_problems(tmp / "streamlit.log") == []
-    finally:
-        kill_groups(processes_using(uri))
+    with dashboard_on(tmp, uri) as url:
+        yield url, runs
 
 
 @pytest.fixture

@@ -10,12 +10,11 @@ free of warnings and tracebacks.
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
-from support import (REPO, idle, kill_groups, needs_chromium, no_traceback, open_browser, processes_using,
-                     server_log_problems, streamlit_server, train_tracked, wait_for)
+from support import (dashboard_on, idle, needs_chromium, no_traceback, open_browser, store_env, train_tracked,
+                     wait_for)
 
 pytest.importorskip("playwright.sync_api")
 pytestmark = needs_chromium
@@ -33,24 +32,12 @@ IMAGES_JS = """() => [...document.querySelectorAll('[data-testid="stImage"] img,
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("images")
     (tmp / "store").mkdir()
-    uri = f"sqlite:///{tmp / 'store' / 'mlflow.db'}"
-    old = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = uri
-    try:
+    with store_env(tmp / "store") as uri:
         runs = [train_tracked("dcgan", "dcgan digits", {**DIGITS, "seed": 0}),
                 train_tracked("dcgan-sngan", "sngan digits", {**DIGITS, "seed": 1}),
                 train_tracked("ns", "ns ring", {**POINTS, "seed": 2})]
-    finally:
-        os.environ.pop("MLFLOW_TRACKING_URI") if old is None else os.environ.update(MLFLOW_TRACKING_URI=old)
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PYTHONPATH": str(REPO), "GANBOARD_MAX_PARALLEL": "1",
-           "GANBOARD_LAUNCHER": "local"}
-    env.pop("GANBOARD_READONLY", None)
-    try:
-        with streamlit_server(tmp, env) as url:
-            yield url, uri, runs
-        assert server_log_problems(tmp / "streamlit.log") == []
-    finally:
-        kill_groups(processes_using(uri))
+    with dashboard_on(tmp, uri, GANBOARD_MAX_PARALLEL="1", GANBOARD_LAUNCHER="local") as url:
+        yield url, uri, runs
 
 
 @pytest.fixture

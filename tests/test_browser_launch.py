@@ -8,12 +8,10 @@ launcher's scheduler trains them); whatever they started is killed at teardown. 
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
-from support import (REPO, idle, kill_groups, needs_chromium, no_traceback, open_browser, processes_using,
-                     server_log_problems, streamlit_server, wait_for)
+from support import dashboard_on, idle, needs_chromium, no_traceback, open_browser, wait_for
 
 pytest.importorskip("playwright.sync_api")
 pytestmark = needs_chromium
@@ -25,15 +23,8 @@ def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("launch")
     (tmp / "store").mkdir()
     uri = f"sqlite:///{tmp / 'store' / 'mlflow.db'}"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PYTHONPATH": str(REPO), "GANBOARD_MAX_PARALLEL": "1",
-           "GANBOARD_LAUNCHER": "local"}
-    env.pop("GANBOARD_READONLY", None)
-    try:
-        with streamlit_server(tmp, env) as url:
-            yield url, uri
-        assert server_log_problems(tmp / "streamlit.log") == []
-    finally:
-        kill_groups(processes_using(uri))
+    with dashboard_on(tmp, uri, GANBOARD_MAX_PARALLEL="1", GANBOARD_LAUNCHER="local") as url:
+        yield url, uri
 
 
 @pytest.fixture

@@ -31,8 +31,8 @@ from types import SimpleNamespace
 from unittest import mock
 
 import pytest
-from support import (REPO, click_table_row, free_port, idle, needs_chromium, no_traceback, open_browser, procfile,
-                     server_log_problems, store_env, streamlit_server, wait_for)
+from support import (REPO, clear_multiselect, click_table_row, free_port, idle, needs_chromium, no_traceback,
+                     open_browser, procfile, server_log_problems, store_env, streamlit_server, wait_for)
 
 pytest.importorskip("playwright.sync_api")
 pytestmark = [needs_chromium, pytest.mark.skipif(importlib.util.find_spec("oidc_provider_mock") is None,
@@ -175,12 +175,7 @@ def test_an_operator_by_e_mail_launches_and_stops_a_run_then_signs_out(app, brow
     # launch one long, small run (not the first sweep the page opens on)
     page.get_by_role("link", name="Launch").click()
     idle(page)
-    losses = page.get_by_label("Losses", exact=True)
-    losses.click()
-    for _ in range(3):
-        losses.press("Backspace")
-    losses.press("Escape")
-    idle(page)
+    clear_multiselect(page, "Losses", 3)  # the first sweep's three losses
     for tab, label, value in (("Data", "Seeds per combination", 1), ("Optimisation", "steps", 1_000_000),
                               ("Optimisation", "batch_size", 64)):
         if tab != "Data":

@@ -67,17 +67,15 @@ def sampling_fields(config: dict[str, Any]) -> dict[str, Any]:
     return {name: config.get(name, spec.default) for name, spec in usable.items()}
 
 
-@st.cache_data(show_spinner=False, max_entries=32, ttl=store.ARTIFACT_TTL_S)
-def _sample_checkpoint_cached(uri: str, run_id: str, path: str, seed: int, n: int, use_ema: bool,
-                              grad_points: int, sampling: tuple[tuple[str, float], ...] = ()) -> dict[str, Any]:
-    import torch
-
+def _nets_at(state: dict[str, Any], path: str, sampling: tuple[tuple[str, float], ...], use_ema: bool):
+    """(cfg, variant, G, D, which G) of a loaded checkpoint: its config with the `sampling` settings over it, the
+    variant's nets with its weights (G's moving average where asked and kept), set to the checkpoint's step (a
+    growing run's side then) and in eval mode."""
     from engine import variants
     from engine.config import build_config
     from engine.data import get_dataset
-    from engine.nets import set_progress, truncated
+    from engine.nets import set_progress
 
-    state = _load_checkpoint(uri, run_id, path)
     try:
         cfg = build_config(None, dict(sampling), state["config"])
         variant = variants.build(cfg, get_dataset(cfg.dataset))
@@ -88,9 +86,22 @@ def _sample_checkpoint_cached(uri: str, run_id: str, path: str, seed: int, n: in
     except Exception as exc:  # noqa: BLE001 - a config this engine rejects, or weights of other shapes
         raise artifacts.ArtifactError(
             f"{path}: does not fit the nets its config describes ({store.one_line(exc)})") from None
-    progress = set_progress([G, D], int(state.get("step") or 0), cfg.steps)  # a growing run's side at that step
+    set_progress([G, D], int(state.get("step") or 0), cfg.steps)
     G.eval()
     D.eval()
+    return cfg, variant, G, D, which
+
+
+@st.cache_data(show_spinner=False, max_entries=32, ttl=store.ARTIFACT_TTL_S)
+def _sample_checkpoint_cached(uri: str, run_id: str, path: str, seed: int, n: int, use_ema: bool,
+                              grad_points: int, sampling: tuple[tuple[str, float], ...] = ()) -> dict[str, Any]:
+    import torch
+
+    from engine.data import get_dataset
+    from engine.nets import truncated
+
+    state = _load_checkpoint(uri, run_id, path)
+    cfg, variant, G, D, which = _nets_at(state, path, sampling, use_ema)
     # G's input as the variant draws it; labels or codes balanced, as in the run's evaluation; truncated as the
     # run's evaluation (or the slider) says
     z = variant.latent(n, torch.Generator().manual_seed(int(seed)), torch.device("cpu"), balanced=True).g_in
@@ -99,8 +110,7 @@ def _sample_checkpoint_cached(uri: str, run_id: str, path: str, seed: int, n: in
         x = torch.cat([G(chunk) for chunk in z.split(G_CHUNK)])
     dataset = get_dataset(cfg.dataset)
     return {"x": x.numpy(), "step": state.get("step"), "config": state["config"], "generator": which,
-            "modality": dataset.modality, "progress": progress, "sampling": dict(sampling),
-            **AROUND_SAMPLES[dataset.modality](cfg, dataset, D, x, grad_points)}
+            "modality": dataset.modality, **AROUND_SAMPLES[dataset.modality](cfg, dataset, D, x, grad_points)}
 
 
 @st.cache_data(show_spinner=False, max_entries=16, ttl=store.ARTIFACT_TTL_S)
@@ -108,30 +118,18 @@ def _style_mixing_cached(uri: str, run_id: str, path: str, seed: int, n: int, cr
                          sampling: tuple[tuple[str, float], ...]) -> dict[str, Any]:
     import torch
 
-    from engine import variants
-    from engine.config import build_config
-    from engine.data import get_dataset
-
     state = _load_checkpoint(uri, run_id, path)
-    try:
-        cfg = build_config(None, dict(sampling), state["config"])
-        variant = variants.build(cfg, get_dataset(cfg.dataset))
-        G, _ = variant.nets()
-        G.load_state_dict(state["G_ema"] if state.get("G_ema") is not None else state["G"])
-    except Exception as exc:  # noqa: BLE001 - a config this engine rejects, or weights of other shapes
-        raise artifacts.ArtifactError(
-            f"{path}: does not fit the nets its config describes ({store.one_line(exc)})") from None
+    cfg, variant, G, _, _ = _nets_at(state, path, sampling, use_ema=True)
     if not hasattr(G, "mix"):
         raise artifacts.ArtifactError(f"{path}: this architecture ({cfg.arch}) has no per-layer styles to mix")
-    G.eval()
     # the rows' latents give the coarse styles, the columns' the fine ones; each its own labels or codes
     latents = variant.latent(2 * n, torch.Generator().manual_seed(int(seed)), torch.device("cpu"), balanced=True).g_in
     coarse, fine = latents[:n], latents[n:]
-    with torch.no_grad():
-        mixed = torch.stack([G.mix(coarse[i:i + 1].expand(n, -1), fine, crossover, cfg.psi)[:] for i in range(n)])
-        plain_coarse, plain_fine = G.mix(coarse, coarse, 0, cfg.psi), G.mix(fine, fine, 0, cfg.psi)
-    return {"mixed": mixed.numpy(), "coarse": plain_coarse.numpy(), "fine": plain_fine.numpy(),
-            "n_styles": G.n_styles, "step": state.get("step")}
+    # every (row, column) pair in one call: row i's latent repeated over the n columns
+    mixed = G.mix(coarse.repeat_interleave(n, 0), fine.repeat(n, 1), crossover, cfg.psi)
+    plain_coarse, plain_fine = G.mix(coarse, coarse, 0, cfg.psi), G.mix(fine, fine, 0, cfg.psi)
+    return {"mixed": mixed.view(n, n, *mixed.shape[1:]).numpy(), "coarse": plain_coarse.numpy(),
+            "fine": plain_fine.numpy(), "n_styles": G.n_styles, "step": state.get("step")}
 
 
 def style_mixing(run_id: str, path: str, seed: int, n: int, crossover: int,
@@ -184,8 +182,8 @@ AROUND_SAMPLES = {"points": _d_around_points, "images": _nothing_around_images} 
 def sample_checkpoint(run_id: str, path: str, seed: int, n: int, use_ema: bool = True,
                       grad_points: int = 0, sampling: dict[str, float] | None = None) -> dict[str, Any]:
     """`n` samples of a listed checkpoint's generator from latents drawn with `seed`, and its D around them;
-    `sampling` overrides the run's sampling settings (sampling_fields: truncation, psi), the nets are set to the
-    checkpoint's step (a growing run's side) and `progress` says what they logged there.
+    `sampling` overrides the run's sampling settings (sampling_fields: truncation, psi); the nets are set to the
+    checkpoint's step (a growing run's side).
 
     Returns {x (n, 2) points or (n, C, H, W) images, step, config, generator ('G_ema' or 'G'), modality}, and for
     points field {xs, ys, d, d_is_prob, d_reference} (None where D judges no point alone: cgan, bigan): the
