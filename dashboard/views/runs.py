@@ -31,6 +31,8 @@ SORTS = {"started": "attributes.start_time", "ended": "attributes.end_time", "na
          "loss": "params.loss", "health": "tags.`ganboard.health`",
          **{k.split("/", 1)[1] if k.startswith("metric/") else k: f"metrics.`{k}`" for k in KEY_METRICS}}
 TABLE_GENERATION = "runs.table_generation"  # bumped by Clear selection: the next table is a new widget
+NOTICE = "runs.notice"  # what the last action did, shown once at the top of the next drawing of the page
+SHOWN_NOTICE = "runs.shown_notice"  # the notice on the page now, kept across the page's own redraws
 
 
 def _count(n: int, noun: str) -> str:
@@ -171,7 +173,7 @@ def _act(fn, done: str) -> None:
     except Exception as exc:  # noqa: BLE001 - StoreError, ReadOnlyError, ConfigError: all one line
         st.error(data.one_line(exc) if not isinstance(exc, data.StoreError) else str(exc))
         return
-    st.session_state["runs.notice"] = done
+    st.session_state[NOTICE] = done
     st.rerun()
 
 
@@ -186,7 +188,10 @@ def _live(f: dict, was_active: bool) -> None:
         return
     n_active = len(active)
     if was_active and not n_active:
-        st.rerun()  # the last run ended: redraw the page so the table stops refreshing every few seconds
+        # The last run ended: redraw the page so the table stops refreshing every few seconds. That redraw is
+        # the page's, not the user's: a notice of their last action ("Asked 1 run(s) to stop.") stays on it.
+        st.session_state[NOTICE] = st.session_state.get(SHOWN_NOTICE)
+        st.rerun()
     if not total:
         st.info("No runs match." if (f["query"] or f["status"] or f["experiments"] or f["sweep"]) else
                 "No runs yet: start one on the Launch page or with `python -m engine.launch submit`.")
@@ -241,7 +246,8 @@ def _page(df: pd.DataFrame, f: dict, total: int, n_active: int, page: int) -> li
 
 def render() -> None:
     st.title("Runs")
-    notice = st.session_state.pop("runs.notice", None)
+    notice = st.session_state.pop(NOTICE, None)
+    st.session_state[SHOWN_NOTICE] = notice
     if notice:
         st.success(notice)
     try:
