@@ -56,7 +56,10 @@ class TrainConfig:
 
     # data
     dataset: str = _f("ring", "Data set: points ring (8 modes), grid (25 modes), spiral or moons (continuous); "
-                              "images digits (8 x 8), mnist, fashion-mnist (28 x 28) or stacked-mnist (1,000 modes).",
+                              "images digits (8 x 8), mnist, fashion-mnist (28 x 28) or stacked-mnist (1,000 modes); "
+                              "domain pairs (a source and its image under a known map, for pix2pix and cyclegan; the "
+                              "target domain to any other variant) ring-rotated, grid-scaled, moons-mirrored, "
+                              "mnist-negative, mnist-rot90.",
                       choices=DATASET_NAMES, group="data")
     n_data: int = _f(0, "Size of a fixed training set reshuffled every epoch; 0 draws fresh samples every step.",
                      lo=0, hi=10_000_000, group="data")
@@ -132,7 +135,9 @@ class TrainConfig:
                           lo=0.0, hi=1e3, group="objective")
     # variant
     variant: str = _f("gan", "What G and D take: gan (G(z), D(x)), cgan (both conditioned on the label), acgan (D "
-                             "classifies too), infogan (codes Q recovers), bigan (an encoder; D judges (x, z) pairs).",
+                             "classifies too), infogan (codes Q recovers), bigan (an encoder; D judges (x, z) pairs), "
+                             "pix2pix (paired translation: G(s, z), D judges (s, x) pairs, L1 to the truth), cyclegan "
+                             "(unpaired translation both ways, the cycle loss).",
                       choices=VARIANT_NAMES, group="variant")
     projection: bool = _f(False, "cGAN's D projects the label onto its features (Miyato & Koyama 2018) instead of "
                                  "taking it concatenated to the sample.", group="variant", variants=("cgan",))
@@ -148,6 +153,13 @@ class TrainConfig:
                                 group="variant", variants=("infogan",))
     info_cont_weight: float = _f(0.1, "InfoGAN: lambda of the continuous codes' term (Gaussian, unit variance).",
                                  lo=0.0, hi=1e3, group="variant", variants=("infogan",))
+    l1_weight: float = _f(100.0, "Pix2Pix: lambda of G's L1 distance to the paired truth (the paper's 100).",
+                          lo=0.0, hi=1e4, group="variant", variants=("pix2pix",))
+    cycle_weight: float = _f(10.0, "CycleGAN: lambda of the cycle loss |G(F(x)) - x|_1 + |F(G(y)) - y|_1 (the "
+                                   "paper's 10).", lo=0.0, hi=1e4, group="variant", variants=("cyclegan",))
+    identity_weight: float = _f(0.0, "CycleGAN: weight of the identity loss |F(y) - y|_1 + |G(x) - x|_1; 0 turns "
+                                     "it off (the paper's is half the cycle weight).", lo=0.0, hi=1e4,
+                                group="variant", variants=("cyclegan",))
     # optimisation
     steps: int = _f(10_000, "Training iterations (G updates).", lo=1, hi=100_000_000, group="optimisation")
     batch_size: int = _f(512, "Minibatch size of real and of fake samples.", lo=1, hi=1_000_000,
@@ -346,6 +358,9 @@ def _check_variant(cfg: TrainConfig) -> None:
     if cfg.variant == "gan":
         return
     entry, classes = variant_table.VARIANTS[cfg.variant], data_table.DATASETS[cfg.dataset].n_classes
+    if entry.needs_pairs and not data_table.DATASETS[cfg.dataset].source:
+        raise ConfigError(f"variant: {cfg.variant} translates between the two domains of a pair data set, "
+                          f"{cfg.dataset} is one domain; use one of {', '.join(data_table.PAIRS)}")
     if entry.needs_classes and not classes:
         with_classes = [n for n, d in data_table.DATASETS.items() if d.n_classes]
         raise ConfigError(f"variant: {cfg.variant} trains on the data's labels and {cfg.dataset} has none, use a "

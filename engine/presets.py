@@ -73,6 +73,19 @@ BIGGAN = {
     "beta2_d": 0.999, "n_critic": 2,
 }
 
+# The translation GANs on domain pairs whose map is known (engine/data/pairs.py). Both papers: Adam 2e-4, beta1 0.5.
+# Pix2Pix (Isola et al. 2017, sec. 3-4): the original GAN objective (non-saturating for G), lambda = 100. CycleGAN
+# (Zhu et al. 2017, sec. 4-7): the least-squares loss, lambda = 10, identity off but for photo <-> painting. On
+# points, the toy MLPs at the size of the toy presets; on images, the DCGAN nets of the dcgan preset at 32 channels
+# (G's input is z and the source image flattened); step counts fit a CPU.
+TRANSLATION_POINTS = {"dataset": "ring-rotated", "z_dim": 2, "g_width": 128, "g_depth": 3, "d_width": 128,
+                      "d_depth": 3, "lr_g": 2e-4, "lr_d": 2e-4, "beta1_g": 0.5, "beta1_d": 0.5, "batch_size": 256,
+                      "steps": 5_000, "eval_every": 1_000}
+TRANSLATION_IMAGES = {**DCGAN, "dataset": "mnist-negative", "g_channels": 32, "d_channels": 32, "batch_size": 64,
+                      "steps": 3_000}
+PIX2PIX = {"variant": "pix2pix", "loss": "ns", "l1_weight": 100.0}
+CYCLEGAN = {"variant": "cyclegan", "loss": "lsgan", "cycle_weight": 10.0}
+
 PRESETS: dict[str, dict[str, Any]] = {
     "vanilla": {"doc": "Original minimax GAN: G minimises log(1 - D(G(z))), which saturates early.",
                 "source": "Goodfellow et al. 2014", "set": {"loss": "minimax"}},
@@ -169,6 +182,16 @@ PRESETS: dict[str, dict[str, Any]] = {
     "infogan-mnist": {"doc": "InfoGAN with the DCGAN nets on mnist: a 10-valued code and 2 continuous codes.",
                       "source": "Chen et al. 2016, sec. 7.1 (one categorical code of 10, two continuous)",
                       "set": {**DCGAN, "variant": "infogan", "info_cat": 10, "info_cont": 2}},
+    "pix2pix-ring": {"doc": "Pix2Pix on ring-rotated: G(s, z) turns the ring by half a mode from paired draws; L1 "
+                            "(lambda 100) to the truth.", "source": "Isola et al. 2017",
+                     "set": {**TRANSLATION_POINTS, **PIX2PIX}},
+    "cyclegan-ring": {"doc": "CycleGAN on ring-rotated from unpaired draws: F and G, least squares, cycle 10. Which "
+                             "mode goes where is not identified by the losses; the truth shows what it learnt.",
+                      "source": "Zhu et al. 2017", "set": {**TRANSLATION_POINTS, **CYCLEGAN}},
+    "pix2pix-mnist": {"doc": "Pix2Pix on mnist-negative (mnist -> its negative) with the DCGAN nets, L1 lambda 100.",
+                      "source": "Isola et al. 2017", "set": {**TRANSLATION_IMAGES, **PIX2PIX}},
+    "cyclegan-mnist": {"doc": "CycleGAN on mnist-negative from unpaired draws with the DCGAN nets, least squares, "
+                              "cycle 10.", "source": "Zhu et al. 2017", "set": {**TRANSLATION_IMAGES, **CYCLEGAN}},
 }
 
 

@@ -103,8 +103,8 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.dataset = get_dataset(cfg.dataset)
         self.gen = torch.Generator().manual_seed(cfg.seed)
-        self.data = DataStream(self.dataset, cfg.batch_size, cfg.n_data, self.gen)
         self.variant = variants.build(cfg, self.dataset)
+        self.data = DataStream(self.dataset, cfg.batch_size, cfg.n_data, self.gen, self.variant.draw)
         G, D = self.variant.nets()
         self.G, self.D = G.to(device), D.to(device)
         self.g_params, self.d_params = list(self.G.parameters()), list(self.D.parameters())
@@ -166,7 +166,7 @@ class Trainer:
         else:
             fake_j = self.variant.judge_fake(d, fake_in, latent)
             total = self.variant.source_weight * self.loss_fn(fake_j.score.detach(), fake_j.score, self.real_target).g
-            total = total + self.variant.g_extra(fake_j, latent, self.D, self.G, real, self.d_input)
+            total = total + self.variant.g_extra(fake_j, latent, self.D, self.G, real, self.d_input, fake)
         if self.hist is not None:
             total = total + self.hist.penalty(self.g_params, self.hist.g_means)
         if self.cfg.ortho_reg:
@@ -187,14 +187,14 @@ class Trainer:
         return terms
 
     def real_batch(self) -> Batch:
-        batch = self.data.next()
-        return Batch(batch.x.to(self.device), None if batch.y is None else batch.y.to(self.device))
+        drawn = Batch(*(None if part is None else part.to(self.device) for part in self.data.next()))
+        return self.variant.real(drawn)
 
     def d_step(self) -> tuple[LossTerms, Batch]:
         """One D update on a fresh real batch and a detached fake batch; returns the terms and the real batch."""
         cfg = self.cfg
         real = self.real_batch()
-        latent = self.variant.latent(cfg.batch_size, self.gen, self.device)
+        latent = self.variant.latent_for(real, self.gen, self.device)
         with torch.no_grad():
             fake = self.G(latent.g_in)
         if cfg.replay:  # the plain GAN only: a replayed fake has no latent of this batch
@@ -209,7 +209,7 @@ class Trainer:
     def g_step(self, real: Batch) -> Tensor:
         """One G update against the current D (or D unrolled k steps on this real batch); returns G's loss."""
         cfg = self.cfg
-        latent = self.variant.latent(cfg.batch_size, self.gen, self.device)
+        latent = self.variant.latent_for(real, self.gen, self.device)
         fake = self.G(latent.g_in)
         d = self.D
         if cfg.unrolled_steps:
@@ -224,7 +224,7 @@ class Trainer:
     def simultaneous_step(self) -> LossTerms:
         """G and D gradients taken at the same parameters, then both applied (PacGAN's code)."""
         real = self.real_batch()
-        latent = self.variant.latent(self.cfg.batch_size, self.gen, self.device)
+        latent = self.variant.latent_for(real, self.gen, self.device)
         fake = self.G(latent.g_in)
         d_total, terms = self.d_objective(real, fake, latent)
         g_total = self.g_objective(real, fake, latent, self.D)

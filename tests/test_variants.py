@@ -290,10 +290,16 @@ def test_infogan_on_continuous_data_trains_with_an_explicit_code_size():
 
 
 # ------------------------------------------------------------------------------------------------ training
+def on(dataset: str, variant: str) -> str:
+    """The data set a variant trains on in place of `dataset`: its domain pair (grid -> grid at half the size) for a
+    translation variant, which needs two domains."""
+    return {"grid": "grid-scaled", "digits": "mnist-negative"}[dataset] if VARIANTS[variant].needs_pairs else dataset
+
+
 @pytest.mark.parametrize("variant", [v for v in VARIANTS if v != "gan"])
 @pytest.mark.parametrize("loss", list(LOSSES))
 def test_every_variant_trains_with_every_loss_on_points(variant, loss):
-    cfg = build_config(None, {"dataset": "grid", "variant": variant, "loss": loss, **TINY})
+    cfg = build_config(None, {"dataset": on("grid", variant), "variant": variant, "loss": loss, **TINY})
     before = {k: v.clone() for k, v in Trainer(cfg, CPU).G.state_dict().items()}
     logger = RecordingLogger()
     result = train(cfg, logger)
@@ -307,18 +313,22 @@ def test_every_variant_trains_with_every_loss_on_points(variant, loss):
 
 VARIANT_KEYS = {"cgan": {"metric/label_accuracy"}, "acgan": {"metric/label_accuracy", "anomaly/d_auroc"},
                 "infogan": {"metric/info_bound", "metric/info_entropy", "metric/code_accuracy", "anomaly/d_auroc"},
-                "bigan": {"metric/recon_error", "metric/recon_same_class", "anomaly/recon_auroc", "anomaly/d_auroc"}}
+                "bigan": {"metric/recon_error", "metric/recon_same_class", "anomaly/recon_auroc", "anomaly/d_auroc"},
+                "pix2pix": {"translation/l1_xy", "translation/l2_xy", "translation/class_kept"},
+                "cyclegan": {f"translation/{kind}_{way}" for kind in ("l1", "l2")
+                             for way in ("xy", "yx", "cycle_x", "cycle_y")} | {"translation/class_kept"}}
 VARIANT_FOLDERS = {"cgan": {"confusion"}, "acgan": {"confusion", "field"}, "infogan": {"field"},
-                   "bigan": {"reconstructions"}}
+                   "bigan": {"reconstructions"}, "pix2pix": set(), "cyclegan": set()}
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANT_KEYS))
 def test_each_variant_logs_its_measures_and_snapshots(variant):
-    cfg = build_config(None, {"dataset": "grid", "variant": variant, **TINY})
+    cfg = build_config(None, {"dataset": on("grid", variant), "variant": variant, **TINY})
     logger = RecordingLogger()
     result = train(cfg, logger)
     assert VARIANT_KEYS[variant] <= set(result.last_metrics)
-    assert all(0 <= result.last_metrics[k] <= 1 for k in VARIANT_KEYS[variant] if "accuracy" in k or "auroc" in k)
+    assert all(0 <= result.last_metrics[k] <= 1 for k in VARIANT_KEYS[variant]
+               if "accuracy" in k or "auroc" in k or "kept" in k)
     folders = {name.split("/")[0] for name in logger.npz if name.endswith("step_0000006.npz")}
     assert folders == {"samples"} | VARIANT_FOLDERS[variant]
     if variant in ("cgan", "acgan"):
@@ -338,7 +348,7 @@ def test_each_variant_logs_its_measures_and_snapshots(variant):
 
 @pytest.mark.parametrize("variant", [v for v in VARIANTS if v != "gan"])
 def test_every_variant_trains_on_images(variant):
-    cfg = build_config(None, {"dataset": "digits", "variant": variant, "steps": 4, "eval_every": 4, "batch_size": 16,
+    cfg = build_config(None, {"dataset": on("digits", variant), "variant": variant, "steps": 4, "eval_every": 4, "batch_size": 16,
                               "log_every": 2})
     result = train(cfg, RecordingLogger())
     assert result.status == "FINISHED", result.reason

@@ -3,7 +3,9 @@
 `sample(n, generator) -> Batch(x, y)`.
 
 Modalities and their members: points, toy.py (ring-8 and grid-25 of toy-protocol.md, spiral, moons); images,
-images.py (digits, mnist, fashion-mnist, stacked-mnist of image-protocol.md). A new data set is its builder in the
+images.py (digits, mnist, fashion-mnist, stacked-mnist of image-protocol.md). Domain pairs, pairs.py: a data set and
+its image under a known map (ring-rotated, grid-scaled, moons-mirrored; mnist-negative, mnist-rot90), which are the
+target domain to every reader and carry the source beside it (Batch.source) for the translation variants. A new data set is its builder in the
 file of its modality plus a row here; one whose source may be missing names the files it needs and the command that
 installs them, so that choosing it fails in one line before anything is built. The registry is read without importing torch (the
 config's allowed values, the dashboard); `get_dataset` builds a data set once and keeps it.
@@ -34,6 +36,7 @@ class DatasetEntry:
     needs: tuple[Path, ...] = ()  # files the builder reads, where a package outside pip provides them
     install: str = ""  # the command that installs them
     outliers: str = ""  # a data set of the same shape whose held-out images are this one's anomalies (AUROCs)
+    source: str = ""  # a domain pair's source domain (the data set its known map translates), "" for a single domain
 
 
 DATASETS: dict[str, DatasetEntry] = {
@@ -47,7 +50,13 @@ DATASETS: dict[str, DatasetEntry] = {
                                   tuple(FASHION_DIR / f for f in FASHION_FILES), "apt-get install dataset-fashion-mnist",
                                   outliers="mnist"),
     "stacked-mnist": DatasetEntry("engine.data.images:stacked_mnist", "images", (3, 28, 28), 1000),
+    "ring-rotated": DatasetEntry("engine.data.pairs:ring_rotated", "points", (2,), 8, source="ring"),
+    "grid-scaled": DatasetEntry("engine.data.pairs:grid_scaled", "points", (2,), 25, source="grid"),
+    "moons-mirrored": DatasetEntry("engine.data.pairs:moons_mirrored", "points", (2,), 0, source="moons"),
+    "mnist-negative": DatasetEntry("engine.data.pairs:mnist_negative", "images", (1, 28, 28), 10, source="mnist"),
+    "mnist-rot90": DatasetEntry("engine.data.pairs:mnist_rot90", "images", (1, 28, 28), 10, source="mnist"),
 }
+PAIRS = tuple(name for name, entry in DATASETS.items() if entry.source)
 
 
 def missing(name: str) -> str | None:
@@ -70,4 +79,4 @@ def get_dataset(name: str):
     return resolve(DATASETS[name].builder)()
 
 
-__all__ = ["Batch", "DATASETS", "DatasetEntry", "MODALITIES", "get_dataset", "missing"]
+__all__ = ["Batch", "DATASETS", "PAIRS", "DatasetEntry", "MODALITIES", "get_dataset", "missing"]

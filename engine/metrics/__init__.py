@@ -45,6 +45,7 @@ from engine.metrics.theory import (
     optimal_discriminator,
     pg_bandwidth,
 )
+from engine.metrics.translation import TRANSLATION_RANGES
 from engine.metrics.transport import wasserstein1
 
 if TYPE_CHECKING:  # the data sets import torch; the metrics need only their attributes
@@ -148,7 +149,8 @@ def value_range(key: str, mixture: Mixture | None = None) -> tuple[float, float]
     """(low, high) of the values the logged metric `key` can take, from its registry row: -inf / inf where it is
     unbounded, where no registered metric returns `key`, and where a bound depends on the data set and no mixture
     is given."""
-    for ranges in [*(metric.ranges for metric in METRICS.values()), IMAGE_RANGES, CONDITIONAL_RANGES]:
+    for ranges in [*(metric.ranges for metric in METRICS.values()), IMAGE_RANGES, CONDITIONAL_RANGES,
+                   TRANSLATION_RANGES]:
         if key in ranges:
             lo, hi = ranges[key]
             break

@@ -19,6 +19,11 @@ values, the launch form); `build` imports the variant's file.
 | acgan   | z, one-hot y       | x; class head   | L_C: cross-entropy of the class head, D and G      |
 | infogan | z, codes c         | x; Q head       | -lambda L_I: Q's log-likelihood of c, D(Q) and G   |
 | bigan   | z; E maps x to z   | (x, z) pairs    | none: E and G share the G side of the loss         |
+| pix2pix | z, a source s      | (s, x) pairs    | lambda L1 to the paired truth T(s)                 |
+| cyclegan| s of X, or of Y    | D_Y: Y, D_X: X  | the cycle loss (and the identity loss)             |
+
+A translation variant (needs_pairs) trains on a domain pair (engine/data/pairs.py): the variant's `draw` says whether
+its batches are paired, `real` what D takes of them, `latent_for(real)` makes G's input of the batch's sources.
 """
 
 from __future__ import annotations
@@ -36,8 +41,10 @@ class VariantEntry:
     source: str
     needs_classes: bool  # trains on the data's labels, or measures against them: refused on data without classes
     judges: str  # what D scores, in words: "x" alone, or the pairs it judges ("(x, label) pairs")
-    snapshots: tuple[str, ...] = ()  # what its evaluations log beyond samples: labels / codes beside them (arrays of
-    # the samples snapshot), confusion/ and reconstructions/ snapshots; the Gallery offers the views of these
+    snapshots: tuple[str, ...] = ()  # what its evaluations log beyond samples: labels / codes / translations (sources
+    # and truths) beside them (arrays of the samples snapshot), confusion/ and reconstructions/ snapshots; the Gallery
+    # offers the views of these
+    needs_pairs: bool = False  # translates between the domains of a pair data set: refused on a single domain
 
     @property
     def judges_x(self) -> bool:
@@ -62,6 +69,14 @@ VARIANTS: dict[str, VariantEntry] = {
                           "G(z) and an encoder E(x) against D judging (x, E(x)) and (G(z), z)",
                           "Donahue et al. 2017; Dumoulin et al. 2017 (ALI)", False, "(x, z) pairs",
                           ("reconstructions",)),
+    "pix2pix": VariantEntry("engine.variants.pix2pix:Pix2Pix",
+                            "G(s, z) translates a source s; D judges (s, x) pairs; plus lambda |T(s) - G(s, z)|_1 "
+                            "to the paired truth", "Isola et al. 2017", False, "(source, x) pairs", ("translations",),
+                            needs_pairs=True),
+    "cyclegan": VariantEntry("engine.variants.cyclegan:CycleGAN",
+                             "F: X -> Y and G: Y -> X from unpaired draws, D_Y and D_X, the cycle loss "
+                             "lambda (|G(F(x)) - x|_1 + |F(G(y)) - y|_1), optionally the identity loss",
+                             "Zhu et al. 2017", False, "x by its domain's D", ("translations",), needs_pairs=True),
 }
 
 

@@ -55,7 +55,7 @@ class AuxiliaryClassifierGAN(JudgedByHeads, ConditionalGAN):
     def d_extra(self, real: Judged, fake: Judged, batch, latent: Latent) -> Tensor:
         return self.cfg.ac_class_weight * (F.cross_entropy(real.aux, batch.y) + F.cross_entropy(fake.aux, latent.y))
 
-    def g_extra(self, fake: Judged, latent: Latent, D, G, batch, d_input) -> Tensor:
+    def g_extra(self, fake: Judged, latent: Latent, D, G, batch, d_input, samples: Tensor) -> Tensor:
         return self.cfg.ac_class_weight * F.cross_entropy(fake.aux, latent.y)
 
     def measure(self, sample, D, G, context) -> tuple[dict[str, float], dict[str, Any]]:

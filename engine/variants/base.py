@@ -27,6 +27,8 @@ class Latent(NamedTuple):
     y: Tensor | None = None  # (n,) labels G is conditioned on (cgan, acgan)
     cat: Tensor | None = None  # (n,) InfoGAN's categorical code
     cont: Tensor | None = None  # (n, k) InfoGAN's continuous codes
+    source: Tensor | None = None  # (n, *shape) what a translation G translates (pix2pix, cyclegan)
+    truth: Tensor | None = None  # (n, *shape) its true translation, where the draw was paired; else None
 
 
 class Judged(NamedTuple):
@@ -88,6 +90,20 @@ class Unconditional:
         z = sample_latent(n, self.cfg, generator, device)
         return Latent(z, z)
 
+    def latent_for(self, real: Batch, generator: torch.Generator | None, device: torch.device) -> Latent:
+        """G's input for a training step on this real batch: a fresh latent, which a translation variant makes of
+        the batch's sources instead."""
+        return self.latent(self.cfg.batch_size, generator, device)
+
+    # ----- what a real batch is -----
+    def draw(self, n: int, generator: torch.Generator | None) -> Batch:
+        """n real rows for training: the data set's own draw (a domain pair's: paired)."""
+        return self.dataset.sample(n, generator)
+
+    def real(self, batch: Batch) -> Batch:
+        """The drawn batch as D takes it (CycleGAN stacks its two domains)."""
+        return batch
+
     def one_hot(self, y: Tensor, device: torch.device) -> Tensor:
         return F.one_hot(y.to(device), self.n_classes).float()
 
@@ -109,9 +125,10 @@ class Unconditional:
         return 0.0
 
     def g_extra(self, fake: Judged, latent: Latent, D: nn.Module, G: nn.Module, batch: Batch,
-                d_input: Callable[[Tensor], Tensor]) -> Tensor | float:
+                d_input: Callable[[Tensor], Tensor], samples: Tensor) -> Tensor | float:
         """G's extra terms; d_input(x) is what D sees of a real x (noised, packed), called only by a variant that
-        needs the real batch (BiGAN's encoder side), so that the others draw no extra noise."""
+        needs the real batch (BiGAN's encoder side), so that the others draw no extra noise; samples is G's batch
+        (the translations that pix2pix's L1 and CycleGAN's cycle compare with the truth and the sources)."""
         return 0.0
 
     # ----- what it logs and measures at every evaluation -----

@@ -79,7 +79,7 @@ class BiGAN(Unconditional):
     def judge_fake(self, D, x_in: Tensor, latent: Latent) -> Judged:
         return Judged(D(x_in, latent.z))
 
-    def g_extra(self, fake: Judged, latent: Latent, D, G, batch, d_input) -> Tensor:
+    def g_extra(self, fake: Judged, latent: Latent, D, G, batch, d_input, samples: Tensor) -> Tensor:
         real = self.judge_real(D, G, d_input(batch.x), batch, for_g=True).score
         return self.loss.fn(real.detach(), opposite(self.loss.d_output, real), 1.0).g
 

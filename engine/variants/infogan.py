@@ -74,7 +74,7 @@ class InfoGAN(JudgedByHeads, Unconditional):
     def d_extra(self, real: Judged, fake: Judged, batch, latent: Latent) -> Tensor:
         return info_loss(fake.aux, latent, self.cfg.info_cat_weight, self.cfg.info_cont_weight)
 
-    def g_extra(self, fake: Judged, latent: Latent, D, G, batch, d_input) -> Tensor:
+    def g_extra(self, fake: Judged, latent: Latent, D, G, batch, d_input, samples: Tensor) -> Tensor:
         return info_loss(fake.aux, latent, self.cfg.info_cat_weight, self.cfg.info_cont_weight)
 
     def measure(self, sample, D, G, context) -> tuple[dict[str, float], dict[str, Any]]:

@@ -7,7 +7,9 @@ fashion-mnist are each other's). The numbers themselves are engine/metrics/condi
 
 Metric keys: metric/label_accuracy (cgan, acgan), metric/info_bound and metric/info_entropy, metric/code_accuracy
 (infogan), metric/recon_error and metric/recon_same_class (bigan), anomaly/d_auroc (a D that judges x, or BiGAN's
-D(x, E(x))) and anomaly/recon_auroc (bigan). Arrays: confusion/ (label x found class), reconstructions/.
+D(x, E(x))) and anomaly/recon_auroc (bigan); translation/l1_xy, l2_xy and class_kept (pix2pix, cyclegan) and, for
+cyclegan, translation/l1_yx, l2_yx and both cycles' (engine/metrics/translation.py). Arrays: confusion/ (label x
+found class), reconstructions/.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch
 from torch import Tensor
 
 from engine.metrics.conditional import auroc, confusion, info_bound, label_accuracy, matched_accuracy
+from engine.metrics.translation import class_kept, translation_errors
 from engine.variants.base import Latent
 
 CHUNK = 1024  # rows per net call: memory stays bounded whatever the sample counts
@@ -116,3 +119,33 @@ def _bigan_measures(D, G, ctx: Context) -> tuple[dict[str, float], dict[str, Any
                                           torch.cat(_chunked(joint, ctx.outliers)).cpu().numpy())
     kept = slice(0, RECONSTRUCTIONS_KEPT)
     return values, {"reconstructions": {"x": x[kept].cpu().numpy(), "x_hat": x_hat[kept].cpu().numpy()}}
+
+
+def _errors(key: str, pred: Tensor, truth: Tensor) -> dict[str, float]:
+    l1, l2 = translation_errors(pred.cpu().numpy(), truth.cpu().numpy())
+    return {f"translation/l1_{key}": l1, f"translation/l2_{key}": l2}
+
+
+@torch.no_grad()
+def translation_measures(ctx: Context, G=None, two_way: bool = False) -> tuple[dict[str, float], dict[str, Any]]:
+    """G's translations X -> Y of the evaluation's paired draws (ctx.x, at the first rows of the latent)
+    against their truths T(s), and the share that keeps the source's class; with two_way (CycleGAN: G leads each
+    row with its direction, engine/variants/cyclegan.py) also Y -> X of the truths against the sources, and both
+    cycles, each against where it started."""
+    n = len(ctx.x)
+    source, truth = ctx.latent.source[:n], ctx.latent.truth[:n]
+    values = _errors("xy", ctx.x, truth)
+    if ctx.n_classes and ctx.latent.y is not None:
+        values["translation/class_kept"] = class_kept(ctx.latent.y[:n].cpu().numpy(), ctx.found[:n])
+    if two_way:
+        from engine.variants.cyclegan import BACKWARD, FORWARD, led
+
+        with evaluating(G):
+            def through(direction: float, x: Tensor) -> Tensor:
+                return torch.cat(_chunked(lambda part: G(led(direction, part)), x))
+
+            back = through(BACKWARD, truth)
+            values.update(_errors("yx", back, source))
+            values.update(_errors("cycle_x", through(BACKWARD, ctx.x.to(truth.dtype)), source))
+            values.update(_errors("cycle_y", through(FORWARD, back), truth))
+    return values, {}
