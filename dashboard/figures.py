@@ -853,11 +853,38 @@ def condition_panels_figure(x: np.ndarray, condition: np.ndarray, *, values: int
     return fig
 
 
+def _segments(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Plotly's x and y of one line per row from a to b (NaN between lines)."""
+    gap = np.full(len(a), np.nan)
+    return (np.column_stack([a[:, 0], b[:, 0], gap]).ravel(), np.column_stack([a[:, 1], b[:, 1], gap]).ravel())
+
+
+def translation_figure(source: np.ndarray, translated: np.ndarray, truth: np.ndarray, *,
+                       means: np.ndarray | None, bounds: Sequence[float] | None, height: int = 340) -> go.Figure:
+    """A translation GAN's fixed sources (blue), G's translations (orange) and their truths under the pair's map
+    (green): a grey line from each source to its translation, a red one from the translation to its truth (the
+    error the metrics average)."""
+    fig = go.Figure()
+    if means is not None:
+        fig.add_trace(go.Scatter(x=means[:, 0], y=means[:, 1], mode="markers", name="target modes",
+                                 hoverinfo="skip", marker=dict(symbol="x", size=6, color="#b0b0b0")))
+    for a, b, color, name in ((source, translated, "#d0d0d0", "source → translation"),
+                              (translated, truth, "#d62728", "error: translation → truth")):
+        seg_x, seg_y = _segments(a, b)
+        fig.add_trace(go.Scatter(x=seg_x, y=seg_y, mode="lines", line=dict(color=color, width=1), hoverinfo="skip",
+                                 name=name))
+    for pts, color, name in ((source, "#1f77b4", "source"), (translated, "#ff7f0e", "translation"),
+                             (truth, "#2ca02c", "truth")):
+        fig.add_trace(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", name=name, marker=dict(size=5, color=color)))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=-0.05))
+    _equal_axes(fig, bounds)
+    return fig
+
+
 def reconstruction_figure(x: np.ndarray, x_hat: np.ndarray, *, means: np.ndarray | None,
                           bounds: Sequence[float] | None, height: int = 340) -> go.Figure:
     """BiGAN's held-out points (blue) and their reconstructions G(E(x)) (orange), each pair joined by a line."""
-    seg_x = np.column_stack([x[:, 0], x_hat[:, 0], np.full(len(x), np.nan)]).ravel()
-    seg_y = np.column_stack([x[:, 1], x_hat[:, 1], np.full(len(x), np.nan)]).ravel()
+    seg_x, seg_y = _segments(x, x_hat)
     fig = go.Figure()
     if means is not None:
         fig.add_trace(go.Scatter(x=means[:, 0], y=means[:, 1], mode="markers", name="modes", hoverinfo="skip",

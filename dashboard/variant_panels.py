@@ -1,7 +1,7 @@
 """The Gallery's views of the conditional and inference variants (engine/variants), drawn under each run's samples
 panel at the one step slider's step: G's samples by the label or code it was given (one small panel per value for
-points, one row of images per value), the label x found-class confusion matrix, and BiGAN's held-out data beside
-its reconstruction G(E(x)).
+points, one row of images per value), the label x found-class confusion matrix, BiGAN's held-out data beside
+its reconstruction G(E(x)), and a translation GAN's sources, translations and truths (both ways for CycleGAN).
 
 Which views a run has is its variant's registry row (`VariantEntry.snapshots`), and what each view draws is read
 from the run's snapshots, so the page never asks which variant a run is.
@@ -15,6 +15,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard import data, figures, image_panels, widgets
+from engine.metrics.translation import translation_errors
 from engine.variants import VARIANTS
 
 KEEP = "keep.gallery."
@@ -22,6 +23,7 @@ NONE = "nothing"
 PLOT_CONFIG = {"displayModeBar": False}
 IMAGE_ROWS = 10  # label or code values shown as rows of images (stacked-mnist has 1,000)
 RECONSTRUCTIONS_SHOWN = 16
+TRANSLATIONS_SHOWN = 8  # rows of input | translation | truth
 
 
 def snapshots_of(variant: str) -> tuple[str, ...]:
@@ -47,7 +49,8 @@ def options(columns, variants: list[str]) -> dict[str, Any]:
     return {"variant_view": columns[0].selectbox(
         "Variant view", choices, key=widgets.initial(key, NONE),
         help="Under each conditional or inference run's samples: its samples by the label or code G was given, "
-             "the label x found-class confusion matrix, or held-out data beside G(E(x)).")}
+             "the label x found-class confusion matrix, held-out data beside G(E(x)), or a translation's "
+             "input | translation | truth.")}
 
 
 def draw(frame: data.Frame, info: dict[str, Any], opts: dict[str, Any]) -> None:
@@ -134,9 +137,45 @@ def images_reconstructions(x: np.ndarray, x_hat: np.ndarray, info: dict[str, Any
                       columns=n)
 
 
+# ----------------------------------------------------------------------------------------------- translations
+def translations(frame: data.Frame, info: dict[str, Any], opts: dict[str, Any]) -> None:
+    arrays = data.snapshot_arrays(frame.run_id, "translations", frame.step)
+    if arrays is None or not {"source", "translated", "truth"} <= arrays.keys():
+        st.caption(f"translations: none logged at step {frame.step}")
+        return
+    ways = [("X → Y", arrays["source"], arrays["translated"], arrays["truth"])]
+    if "back" in arrays:  # CycleGAN: G's way back too, of the truths, against the sources
+        ways.append(("Y → X", arrays["truth"], arrays["back"], arrays["source"]))
+    for way in ways:  # one under the other: a gallery column is narrow
+        TRANSLATIONS[info["modality"]](*way, info, frame.run_id)
+    errors = "; ".join("{} L1 {:.3g} a number, L2 {:.3g} a sample".format(name, *translation_errors(out, truth))
+                       for name, _, out, truth in ways)
+    st.caption(f"fixed sources, their translations and their truths under the pair's known map: {errors} (in the "
+               f"data's units, these {len(arrays['source'])} rows)")
+
+
+def points_translations(name: str, source: np.ndarray, out: np.ndarray, truth: np.ndarray, info: dict[str, Any],
+                        run_id: str) -> None:
+    first = name == "X → Y"
+    means = info["means"] if first else None  # the run's data set is the target domain Y
+    fig = figures.translation_figure(source, out, truth, means=means, bounds=info["bounds"])
+    fig.update_layout(showlegend=first)  # the same colours both ways: one legend
+    st.plotly_chart(fig, key=f"gal-translate-{name}-{run_id}", config=PLOT_CONFIG)
+    st.caption(name)
+
+
+def images_translations(name: str, source: np.ndarray, out: np.ndarray, truth: np.ndarray, info: dict[str, Any],
+                        run_id: str) -> None:
+    n = min(TRANSLATIONS_SHOWN, len(source))
+    rows = np.stack([source[:n], out[:n], truth[:n]], axis=1).reshape(3 * n, *source.shape[1:])
+    image_panels.show(rows, n, 180, f"{name}, columns: input | translation | truth", columns=3)
+
+
 # The views, what each needs logged (VariantEntry.snapshots), and each modality's drawing of them.
 VIEWS = {"by label or code": {"needs": ("labels", "codes"), "draw": by_condition},
          "confusion matrix": {"needs": ("confusion",), "draw": confusion},
-         "reconstructions": {"needs": ("reconstructions",), "draw": reconstructions}}
+         "reconstructions": {"needs": ("reconstructions",), "draw": reconstructions},
+         "translations": {"needs": ("translations",), "draw": translations}}
 BY_CONDITION = {"points": points_by_condition, "images": images_by_condition}
 RECONSTRUCTIONS = {"points": points_reconstructions, "images": images_reconstructions}
+TRANSLATIONS = {"points": points_translations, "images": images_translations}

@@ -50,7 +50,7 @@ QUEUED, RUNNING, FINISHED, FAILED, KILLED = "SCHEDULED", "RUNNING", "FINISHED", 
 STATUS_WORDS = {QUEUED: "queued", RUNNING: "running", FINISHED: "finished", FAILED: "failed", KILLED: "killed"}
 # what an evaluation snapshots, one .npz per step in each: samples (points or an image grid, with its .png), field
 # (D and D* on the plane, points), classes (the class histogram of G's samples, images)
-SNAPSHOT_FOLDERS = ("samples", "field", "classes", "confusion", "reconstructions")
+SNAPSHOT_FOLDERS = ("samples", "field", "classes", "confusion", "reconstructions", "translations")
 
 
 def snapshot_path(folder: str, step: int, ext: str = "npz") -> str:

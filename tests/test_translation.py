@@ -113,16 +113,16 @@ class Exact(torch.nn.Module):
         return self.fn(g_in)
 
 
-def _evaluate_with(cfg, G) -> dict[str, float]:
+def _evaluate_with(cfg, G):
     trainer = Trainer(cfg, CPU)
     trainer.G = G
-    return trainer.evaluate().values
+    return trainer.evaluate()
 
 
 def test_pix2pix_with_the_true_map_for_g_measures_error_zero_and_keeps_every_class_within_3_sigma():
     cfg = build_config(None, {"dataset": "ring-rotated", "variant": "pix2pix", **TINY})
     pair = get_dataset("ring-rotated")
-    values = _evaluate_with(cfg, Exact(lambda g_in: pair.translate(g_in[:, cfg.z_dim:])))
+    values = _evaluate_with(cfg, Exact(lambda g_in: pair.translate(g_in[:, cfg.z_dim:]))).values
     assert values["translation/l1_xy"] == pytest.approx(0.0, abs=1e-6)
     assert values["translation/l2_xy"] == pytest.approx(0.0, abs=1e-6)
     # kept where the found class (the mode within 3 sigma) is the source's: exactly the sources within 3 sigma of
@@ -144,9 +144,16 @@ def _two_way(forward, backward):
 def test_cyclegan_with_the_map_and_its_inverse_measures_zero_both_ways_and_round_trip():
     cfg = build_config(None, {"dataset": "ring-rotated", "variant": "cyclegan", **TINY})
     pair = get_dataset("ring-rotated")
-    values = _evaluate_with(cfg, _two_way(pair.translate, pair.untranslate))
+    values, arrays, _ = _evaluate_with(cfg, _two_way(pair.translate, pair.untranslate))
     for key in ("l1_xy", "l2_xy", "l1_yx", "l2_yx", "l1_cycle_x", "l2_cycle_x", "l1_cycle_y", "l2_cycle_y"):
         assert values[f"translation/{key}"] == pytest.approx(0.0, abs=1e-5), key
+    # the Gallery's snapshot: the first 64 sources with their translations both ways and their truths
+    shown = arrays["translations"]
+    latent = Trainer(cfg, CPU).evaluation.latent
+    np.testing.assert_allclose(shown["source"], latent.source[:64].numpy())
+    np.testing.assert_allclose(shown["truth"], latent.truth[:64].numpy())
+    np.testing.assert_allclose(shown["translated"], shown["truth"], atol=1e-6)
+    np.testing.assert_allclose(shown["back"], shown["source"], atol=1e-6)
 
 
 def test_a_cyclegan_one_mode_too_far_is_measured_with_the_chord_between_neighbouring_modes():
@@ -155,7 +162,7 @@ def test_a_cyclegan_one_mode_too_far_is_measured_with_the_chord_between_neighbou
     cfg = build_config(None, {"dataset": "ring-rotated", "variant": "cyclegan", **TINY})
     a = math.radians(67.5)
     turn = torch.tensor([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])  # R(67.5): s -> s R^T
-    values = _evaluate_with(cfg, _two_way(lambda s: s @ turn.T, lambda s: s @ turn))
+    values = _evaluate_with(cfg, _two_way(lambda s: s @ turn.T, lambda s: s @ turn)).values
     latent = Trainer(cfg, CPU).evaluation.latent
     chord = 2 * math.sin(math.radians(22.5)) * latent.truth.double().norm(dim=1).mean().item()
     assert values["translation/l2_xy"] == pytest.approx(chord, rel=1e-5)

@@ -318,7 +318,7 @@ VARIANT_KEYS = {"cgan": {"metric/label_accuracy"}, "acgan": {"metric/label_accur
                 "cyclegan": {f"translation/{kind}_{way}" for kind in ("l1", "l2")
                              for way in ("xy", "yx", "cycle_x", "cycle_y")} | {"translation/class_kept"}}
 VARIANT_FOLDERS = {"cgan": {"confusion"}, "acgan": {"confusion", "field"}, "infogan": {"field"},
-                   "bigan": {"reconstructions"}, "pix2pix": set(), "cyclegan": set()}
+                   "bigan": {"reconstructions"}, "pix2pix": {"translations"}, "cyclegan": {"translations"}}
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANT_KEYS))

@@ -104,8 +104,5 @@ class CycleGAN(Unconditional):
             total = total + 2 * self.cfg.identity_weight * (G(same) - batch.x).abs().mean()
         return total
 
-    def conditions(self, latent: Latent, n: int) -> dict[str, Any]:
-        return {"sources": latent.source[:n].cpu().numpy(), "truths": latent.truth[:n].cpu().numpy()}
-
     def measure(self, sample, D, G, context) -> tuple[dict[str, float], dict[str, Any]]:
-        return translation_measures(context, G, two_way=True)
+        return translation_measures(context, G, back=lambda y: G(led(BACKWARD, y)), forth=lambda x: G(led(FORWARD, x)))

@@ -9,7 +9,8 @@ Metric keys: metric/label_accuracy (cgan, acgan), metric/info_bound and metric/i
 (infogan), metric/recon_error and metric/recon_same_class (bigan), anomaly/d_auroc (a D that judges x, or BiGAN's
 D(x, E(x))) and anomaly/recon_auroc (bigan); translation/l1_xy, l2_xy and class_kept (pix2pix, cyclegan) and, for
 cyclegan, translation/l1_yx, l2_yx and both cycles' (engine/metrics/translation.py). Arrays: confusion/ (label x
-found class), reconstructions/.
+found class), reconstructions/, translations/ (source, translated, truth; cyclegan's back: G's Y -> X of the
+truths).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from engine.variants.base import Latent
 
 CHUNK = 1024  # rows per net call: memory stays bounded whatever the sample counts
 RECONSTRUCTIONS_KEPT = 64  # held-out samples and their reconstructions in the snapshot
+TRANSLATIONS_KEPT = 64  # sources, their translations and truths (and CycleGAN's way back) in the snapshot
 
 
 class Context(NamedTuple):
@@ -127,25 +129,24 @@ def _errors(key: str, pred: Tensor, truth: Tensor) -> dict[str, float]:
 
 
 @torch.no_grad()
-def translation_measures(ctx: Context, G=None, two_way: bool = False) -> tuple[dict[str, float], dict[str, Any]]:
-    """G's translations X -> Y of the evaluation's paired draws (ctx.x, at the first rows of the latent)
-    against their truths T(s), and the share that keeps the source's class; with two_way (CycleGAN: G leads each
-    row with its direction, engine/variants/cyclegan.py) also Y -> X of the truths against the sources, and both
-    cycles, each against where it started."""
+def translation_measures(ctx: Context, G=None, back: Callable[[Tensor], Tensor] | None = None,
+                         forth: Callable[[Tensor], Tensor] | None = None) -> tuple[dict[str, float], dict[str, Any]]:
+    """G's translations X -> Y of the evaluation's fixed paired draws (ctx.x, at the first rows of the latent)
+    against their truths T(s), and the share that keeps the source's class; where G translates both ways (CycleGAN:
+    back(y) and forth(x) call it Y -> X and X -> Y) also Y -> X of the truths against the sources, and both cycles,
+    each against where it started."""
     n = len(ctx.x)
     source, truth = ctx.latent.source[:n], ctx.latent.truth[:n]
     values = _errors("xy", ctx.x, truth)
     if ctx.n_classes and ctx.latent.y is not None:
         values["translation/class_kept"] = class_kept(ctx.latent.y[:n].cpu().numpy(), ctx.found[:n])
-    if two_way:
-        from engine.variants.cyclegan import BACKWARD, FORWARD, led
-
+    kept = slice(0, TRANSLATIONS_KEPT)
+    shown = {"source": source[kept], "translated": ctx.x[kept], "truth": truth[kept]}
+    if back is not None:
         with evaluating(G):
-            def through(direction: float, x: Tensor) -> Tensor:
-                return torch.cat(_chunked(lambda part: G(led(direction, part)), x))
-
-            back = through(BACKWARD, truth)
-            values.update(_errors("yx", back, source))
-            values.update(_errors("cycle_x", through(BACKWARD, ctx.x.to(truth.dtype)), source))
-            values.update(_errors("cycle_y", through(FORWARD, back), truth))
-    return values, {}
+            back_of_truth = torch.cat(_chunked(back, truth))
+            values.update(_errors("yx", back_of_truth, source))
+            values.update(_errors("cycle_x", torch.cat(_chunked(back, ctx.x.to(truth.dtype))), source))
+            values.update(_errors("cycle_y", torch.cat(_chunked(forth, back_of_truth)), truth))
+        shown["back"] = back_of_truth[kept]  # G's translations of the truths, Y -> X, against the sources
+    return values, {"translations": {k: v.cpu().numpy().astype(np.float32) for k, v in shown.items()}}

@@ -65,8 +65,5 @@ class Pix2Pix(Unconditional):
     def g_extra(self, fake, latent: Latent, D, G, batch, d_input, samples: Tensor) -> Tensor:
         return self.cfg.l1_weight * (samples - latent.truth).abs().mean()
 
-    def conditions(self, latent: Latent, n: int) -> dict[str, Any]:
-        return {"sources": latent.source[:n].cpu().numpy(), "truths": latent.truth[:n].cpu().numpy()}
-
     def measure(self, sample, D, G, context) -> tuple[dict[str, float], dict[str, Any]]:
         return translation_measures(context)
