@@ -187,8 +187,7 @@ class Trainer:
         return terms
 
     def real_batch(self) -> Batch:
-        drawn = Batch(*(None if part is None else part.to(self.device) for part in self.data.next()))
-        return self.variant.real(drawn)
+        return self.variant.real(self.data.next().to(self.device))
 
     def d_step(self) -> tuple[LossTerms, Batch]:
         """One D update on a fresh real batch and a detached fake batch; returns the terms and the real batch."""

@@ -125,13 +125,29 @@ def test_pix2pix_with_the_true_map_for_g_measures_error_zero_and_keeps_every_cla
     values = _evaluate_with(cfg, Exact(lambda g_in: pair.translate(g_in[:, cfg.z_dim:]))).values
     assert values["translation/l1_xy"] == pytest.approx(0.0, abs=1e-6)
     assert values["translation/l2_xy"] == pytest.approx(0.0, abs=1e-6)
-    # kept where the found class (the mode within 3 sigma) is the source's: exactly the sources within 3 sigma of
-    # their own mode, as a rotation keeps distances
-    latent = Trainer(cfg, CPU).evaluation.latent
+    # kept where the found class (the mode within 3 sigma) is the source's: exactly the held-out sources within
+    # 3 sigma of their own mode, as a rotation keeps distances
+    held = Trainer(cfg, CPU).evaluation.heldout
     ring = get_dataset("ring")
-    near = (latent.source.double() - torch.as_tensor(ring.means)[latent.y]).norm(dim=1) < 3 * ring.sigma
+    near = (held.source.double() - torch.as_tensor(ring.means)[held.y]).norm(dim=1) < 3 * ring.sigma
     assert values["translation/class_kept"] == pytest.approx(float(near.double().mean()))
     assert values["metric/hq"] > 95  # the target domain's own metrics see the translations as Y's samples
+
+
+def test_pix2pix_on_images_is_scored_on_the_held_out_split_where_the_true_map_keeps_what_the_classifier_finds():
+    """G = the true map (the negative) on mnist-negative: error 0 on the 500 held-out pairs, and the kept class is
+    exactly the share of held-out negatives the target's classifier calls by their label."""
+    cfg = build_config("pix2pix-mnist", {"steps": 1, "eval_every": 0})
+    trainer = Trainer(cfg, CPU)
+    pixels = math.prod(trainer.dataset.shape)
+    trainer.G = Exact(lambda g_in: -g_in[:, cfg.z_dim:].view(-1, *trainer.dataset.shape))
+    values, arrays, _ = trainer.evaluate()
+    held = trainer.evaluation.heldout
+    assert len(held.x) == 500 and pixels == 784
+    assert values["translation/l1_xy"] == pytest.approx(0.0, abs=1e-6)
+    by_hand = float((trainer.evaluation.classify(held.x) == held.y.numpy()).mean())
+    assert values["translation/class_kept"] == pytest.approx(by_hand) and by_hand > 0.9
+    np.testing.assert_allclose(arrays["translations"]["source"], held.source[:64].numpy())
 
 
 def _two_way(forward, backward):
@@ -149,9 +165,9 @@ def test_cyclegan_with_the_map_and_its_inverse_measures_zero_both_ways_and_round
         assert values[f"translation/{key}"] == pytest.approx(0.0, abs=1e-5), key
     # the Gallery's snapshot: the first 64 sources with their translations both ways and their truths
     shown = arrays["translations"]
-    latent = Trainer(cfg, CPU).evaluation.latent
-    np.testing.assert_allclose(shown["source"], latent.source[:64].numpy())
-    np.testing.assert_allclose(shown["truth"], latent.truth[:64].numpy())
+    held = Trainer(cfg, CPU).evaluation.heldout
+    np.testing.assert_allclose(shown["source"], held.source[:64].numpy())
+    np.testing.assert_allclose(shown["truth"], held.x[:64].numpy())
     np.testing.assert_allclose(shown["translated"], shown["truth"], atol=1e-6)
     np.testing.assert_allclose(shown["back"], shown["source"], atol=1e-6)
 
@@ -163,8 +179,8 @@ def test_a_cyclegan_one_mode_too_far_is_measured_with_the_chord_between_neighbou
     a = math.radians(67.5)
     turn = torch.tensor([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])  # R(67.5): s -> s R^T
     values = _evaluate_with(cfg, _two_way(lambda s: s @ turn.T, lambda s: s @ turn)).values
-    latent = Trainer(cfg, CPU).evaluation.latent
-    chord = 2 * math.sin(math.radians(22.5)) * latent.truth.double().norm(dim=1).mean().item()
+    held = Trainer(cfg, CPU).evaluation.heldout
+    chord = 2 * math.sin(math.radians(22.5)) * held.x.double().norm(dim=1).mean().item()
     assert values["translation/l2_xy"] == pytest.approx(chord, rel=1e-5)
     assert values["translation/l2_yx"] == pytest.approx(chord, rel=1e-5)
     assert values["translation/l2_cycle_x"] == pytest.approx(0.0, abs=1e-5)

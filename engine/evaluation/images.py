@@ -122,7 +122,7 @@ class ImagesEvaluation:
         self.z = self.latent.g_in
         self.real_features = _heldout_scores(dataset.name, self.sizes.features)[1]
         heldout = dataset.heldout(self.sizes.features)
-        self.heldout = Batch(heldout.x.to(device), heldout.y.to(device))
+        self.heldout = heldout.to(device)
         outliers = outlier_images(dataset.name, self.sizes.kid_subset)
         self.outliers = None if outliers is None else outliers.to(device)
 

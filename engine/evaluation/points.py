@@ -94,7 +94,7 @@ class PointsEvaluation:
         self.judges_x = variants.VARIANTS[cfg.variant].judges_x
         self.latent, heldout, self.reference = eval_stream(cfg, dataset, device)
         self.z, self.real = self.latent.g_in, heldout.x.numpy()
-        self.heldout = Batch(heldout.x.to(device), None if heldout.y is None else heldout.y.to(device))
+        self.heldout = heldout.to(device)
         gen = torch.Generator().manual_seed(cfg.seed + 2 * EVAL_SEED_OFFSET)
         self.outliers = far_points(dataset, N_OUTLIERS, gen).to(device)
         lo_x, hi_x, lo_y, hi_y = dataset.bounds()

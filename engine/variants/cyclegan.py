@@ -7,8 +7,8 @@ second), and G's input stacks the X draws to translate over the Y draws, each ro
 1: G). The adversarial loss is the mean over both halves, so its weight is 2 to make L = L_GAN(F, D_Y) +
 L_GAN(G, D_X) + cycle, as the paper sums them. The nets are the architecture's, two of each, in one G module and
 one D module (trained, averaged and saved as any G and D). Outside training, G's rows all lead with 0: the
-evaluation, the Gallery and checkpoint sampling see F, whose samples are the target domain's; measures.translation
-scores G's direction (Y -> X) and both cycles on the evaluation's paired draws."""
+evaluation, the Gallery and checkpoint sampling see F, whose samples are the target domain's;
+measures.translation_measures scores both directions and both cycles on the evaluation's held-out pairs."""
 
 from __future__ import annotations
 
@@ -105,4 +105,4 @@ class CycleGAN(Unconditional):
         return total
 
     def measure(self, sample, D, G, context) -> tuple[dict[str, float], dict[str, Any]]:
-        return translation_measures(context, G, back=lambda y: G(led(BACKWARD, y)), forth=lambda x: G(led(FORWARD, x)))
+        return translation_measures(context, G, lambda x: G(led(FORWARD, x)), lambda y: G(led(BACKWARD, y)))

@@ -129,24 +129,25 @@ def _errors(key: str, pred: Tensor, truth: Tensor) -> dict[str, float]:
 
 
 @torch.no_grad()
-def translation_measures(ctx: Context, G=None, back: Callable[[Tensor], Tensor] | None = None,
-                         forth: Callable[[Tensor], Tensor] | None = None) -> tuple[dict[str, float], dict[str, Any]]:
-    """G's translations X -> Y of the evaluation's fixed paired draws (ctx.x, at the first rows of the latent)
-    against their truths T(s), and the share that keeps the source's class; where G translates both ways (CycleGAN:
-    back(y) and forth(x) call it Y -> X and X -> Y) also Y -> X of the truths against the sources, and both cycles,
-    each against where it started."""
-    n = len(ctx.x)
-    source, truth = ctx.latent.source[:n], ctx.latent.truth[:n]
-    values = _errors("xy", ctx.x, truth)
-    if ctx.n_classes and ctx.latent.y is not None:
-        values["translation/class_kept"] = class_kept(ctx.latent.y[:n].cpu().numpy(), ctx.found[:n])
-    kept = slice(0, TRANSLATIONS_KEPT)
-    shown = {"source": source[kept], "translated": ctx.x[kept], "truth": truth[kept]}
-    if back is not None:
-        with evaluating(G):
+def translation_measures(ctx: Context, G, forth: Callable[[Tensor], Tensor],
+                         back: Callable[[Tensor], Tensor] | None = None) -> tuple[dict[str, float], dict[str, Any]]:
+    """G's translations X -> Y (`forth`) of held-out paired draws (points: fresh draws; images: the held-out split,
+    which neither G nor the classifier ever saw) against their truths T(s), and the share whose class the target's
+    classifier (points: the mode within 3 sigma) finds to be the source's; where G translates back too (CycleGAN's
+    `back`, Y -> X) also the translations of the truths against the sources, and both cycles, each against where it
+    started."""
+    source, truth = ctx.heldout.source, ctx.heldout.x
+    with evaluating(G):
+        out = torch.cat(_chunked(forth, source))
+        values = _errors("xy", out, truth)
+        if ctx.n_classes and ctx.heldout.y is not None:
+            values["translation/class_kept"] = class_kept(ctx.heldout.y.cpu().numpy(), ctx.classify(out))
+        kept = slice(0, TRANSLATIONS_KEPT)
+        shown = {"source": source[kept], "translated": out[kept], "truth": truth[kept]}
+        if back is not None:
             back_of_truth = torch.cat(_chunked(back, truth))
             values.update(_errors("yx", back_of_truth, source))
-            values.update(_errors("cycle_x", torch.cat(_chunked(back, ctx.x.to(truth.dtype))), source))
+            values.update(_errors("cycle_x", torch.cat(_chunked(back, out)), source))
             values.update(_errors("cycle_y", torch.cat(_chunked(forth, back_of_truth)), truth))
-        shown["back"] = back_of_truth[kept]  # G's translations of the truths, Y -> X, against the sources
+            shown["back"] = back_of_truth[kept]  # G's translations of the truths, Y -> X, against the sources
     return values, {"translations": {k: v.cpu().numpy().astype(np.float32) for k, v in shown.items()}}

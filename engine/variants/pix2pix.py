@@ -5,7 +5,8 @@ L_G = L_adv + lambda L1, L_D = the adversarial loss on (s, x) against (s, G(s, z
 G is the architecture's G on [z, s flattened] (its input widened as cGAN's is by the one-hot label); D is the
 architecture's D on the sample with the source beside it (two more numbers of a point, C more channels of an
 image). The training pairs come from a domain pair's paired draw (engine/data/pairs.py); the evaluation's fixed
-latent holds paired draws, so every translation is scored against its truth (measures.translation)."""
+latent holds paired draws (the target domain's metrics of G's samples), and its held-out pairs are translated again
+with a fixed z to score every translation against its truth (measures.translation_measures)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from engine.data import Batch
+from engine.evaluation.base import EVAL_SEED_OFFSET
 from engine.nets import build_nets, sample_latent
 from engine.variants.base import Judged, Latent, Unconditional
 from engine.variants.measures import translation_measures
@@ -66,4 +68,10 @@ class Pix2Pix(Unconditional):
         return self.cfg.l1_weight * (samples - latent.truth).abs().mean()
 
     def measure(self, sample, D, G, context) -> tuple[dict[str, float], dict[str, Any]]:
-        return translation_measures(context)
+        noise = torch.Generator().manual_seed(self.cfg.seed + EVAL_SEED_OFFSET)  # the same z at every evaluation
+
+        def forth(source: Tensor) -> Tensor:
+            z = sample_latent(len(source), self.cfg, noise, source.device)
+            return G(torch.cat([z, source.flatten(1)], 1))
+
+        return translation_measures(context, G, forth)
