@@ -4,6 +4,8 @@ draw for CycleGAN."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 from engine.data.batch import Batch
@@ -12,7 +14,8 @@ from engine.data.batch import Batch
 class DataStream:
     """Real minibatches: fresh draws each step (n_data = 0) or a fixed set reshuffled every epoch."""
 
-    def __init__(self, dataset, batch_size: int, n_data: int, generator: torch.Generator, draw=None):
+    def __init__(self, dataset, batch_size: int, n_data: int, generator: torch.Generator,
+                 draw: Callable[[int, torch.Generator], Batch] | None = None):
         self.draw = draw or dataset.sample
         self.batch_size, self.generator = batch_size, generator
         self.fixed = self.draw(n_data, generator) if n_data else None
