@@ -48,6 +48,7 @@ PROGAN, STYLEGAN, ATTENTION, BIGGAN = ("progan",), ("stylegan",), ("sagan", "big
 # the architectures whose weights the init fields set (progan's and stylegan's equalised layers set their own)
 INITIALISED = tuple(name for name, entry in net_table.ARCHS.items() if not entry.own_init)
 VARIANT_NAMES = tuple(variant_table.VARIANTS)
+NOISY = tuple(name for name, entry in variant_table.VARIANTS.items() if entry.takes_noise)  # G takes a z
 
 
 @dataclass
@@ -66,9 +67,9 @@ class TrainConfig:
     arch: str = _f("auto", "Architecture of G and D: mlp (points); dcgan, progan, stylegan, sagan or biggan (images); "
                            "or auto for the data's own (mlp, dcgan).", choices=ARCH_NAMES, group="data")
     # generator
-    z_dim: int = _f(16, "Latent dimension of G.", lo=1, hi=4096, group="generator")
+    z_dim: int = _f(16, "Latent dimension of G.", lo=1, hi=4096, group="generator", variants=NOISY)
     latent: str = _f("normal", "Latent prior: standard normal or uniform on [-1, 1].",
-                     choices=("normal", "uniform"), group="generator")
+                     choices=("normal", "uniform"), group="generator", variants=NOISY)
     g_width: int = _f(128, "Units per hidden layer of G.", lo=1, hi=8192, group="generator", archs=MLP)
     g_depth: int = _f(3, "Hidden layers of G.", lo=0, hi=32, group="generator", archs=MLP)
     g_act: str = _f("relu", "Hidden activation of G.", choices=ACTIVATIONS, group="generator", archs=MLP)
@@ -200,7 +201,8 @@ class TrainConfig:
                          "it off.", lo=0.0, hi=0.99999, group="tricks")
     # sampling: how evaluation (and the Gallery) draws from G; training is not affected
     truncation: float = _f(0.0, "Truncation trick at sampling: the latent's noise drawn from the normal truncated to "
-                                "[-t, t] (Brock et al. 2019); 0 turns it off.", lo=0.0, hi=10.0, group="sampling")
+                                "[-t, t] (Brock et al. 2019); 0 turns it off.", lo=0.0, hi=10.0, group="sampling",
+                           variants=NOISY)
     psi: float = _f(1.0, "StyleGAN: truncation in w at sampling, w-bar + psi (w - w-bar); 1 turns it off.", lo=-2.0,
                     hi=2.0, group="sampling", archs=STYLEGAN)
     # evaluation and logging

@@ -78,13 +78,13 @@ BIGGAN = {
 # (Zhu et al. 2017, sec. 4-7): the least-squares loss, lambda = 10, identity off but for photo <-> painting. On
 # points, the toy MLPs at the size of the toy presets; on images, the DCGAN nets of the dcgan preset at 32 channels
 # (G's input is z and the source image flattened); step counts fit a CPU.
-TRANSLATION_POINTS = {"dataset": "ring-rotated", "z_dim": 2, "g_width": 128, "g_depth": 3, "d_width": 128,
-                      "d_depth": 3, "lr_g": 2e-4, "lr_d": 2e-4, "beta1_g": 0.5, "beta1_d": 0.5, "batch_size": 256,
-                      "steps": 5_000, "eval_every": 1_000}
-TRANSLATION_IMAGES = {**DCGAN, "dataset": "mnist-negative", "g_channels": 32, "d_channels": 32, "batch_size": 64,
-                      "steps": 3_000}
-PIX2PIX = {"variant": "pix2pix", "loss": "ns", "l1_weight": 100.0}
-CYCLEGAN = {"variant": "cyclegan", "loss": "lsgan", "cycle_weight": 10.0}
+TRANSLATION_POINTS = {"dataset": "ring-rotated", "g_width": 128, "g_depth": 3, "d_width": 128, "d_depth": 3,
+                      "lr_g": 2e-4, "lr_d": 2e-4, "beta1_g": 0.5, "beta1_d": 0.5, "batch_size": 256, "steps": 5_000,
+                      "eval_every": 1_000}
+TRANSLATION_IMAGES = {**{k: v for k, v in DCGAN.items() if k != "z_dim"}, "dataset": "mnist-negative",
+                      "g_channels": 32, "d_channels": 32, "batch_size": 64, "steps": 3_000}
+PIX2PIX = {"variant": "pix2pix", "loss": "ns", "l1_weight": 100.0}  # z: 2 on points, DCGAN's 100 on images
+CYCLEGAN = {"variant": "cyclegan", "loss": "lsgan", "cycle_weight": 10.0}  # F and G take no z
 
 PRESETS: dict[str, dict[str, Any]] = {
     "vanilla": {"doc": "Original minimax GAN: G minimises log(1 - D(G(z))), which saturates early.",
@@ -184,12 +184,12 @@ PRESETS: dict[str, dict[str, Any]] = {
                       "set": {**DCGAN, "variant": "infogan", "info_cat": 10, "info_cont": 2}},
     "pix2pix-ring": {"doc": "Pix2Pix on ring-rotated: G(s, z) turns the ring by half a mode from paired draws; L1 "
                             "(lambda 100) to the truth.", "source": "Isola et al. 2017",
-                     "set": {**TRANSLATION_POINTS, **PIX2PIX}},
+                     "set": {**TRANSLATION_POINTS, **PIX2PIX, "z_dim": 2}},
     "cyclegan-ring": {"doc": "CycleGAN on ring-rotated from unpaired draws: F and G, least squares, cycle 10. Which "
                              "mode goes where is not identified by the losses; the truth shows what it learnt.",
                       "source": "Zhu et al. 2017", "set": {**TRANSLATION_POINTS, **CYCLEGAN}},
     "pix2pix-mnist": {"doc": "Pix2Pix on mnist-negative (mnist -> its negative) with the DCGAN nets, L1 lambda 100.",
-                      "source": "Isola et al. 2017", "set": {**TRANSLATION_IMAGES, **PIX2PIX}},
+                      "source": "Isola et al. 2017", "set": {**TRANSLATION_IMAGES, **PIX2PIX, "z_dim": 100}},
     "cyclegan-mnist": {"doc": "CycleGAN on mnist-negative from unpaired draws with the DCGAN nets, least squares, "
                               "cycle 10.", "source": "Zhu et al. 2017", "set": {**TRANSLATION_IMAGES, **CYCLEGAN}},
 }

@@ -235,6 +235,9 @@ def test_g_leads_each_row_with_its_direction():
     ({"variant": "cyclegan", "dataset": "mnist"}, "variant: cyclegan translates"),
     ({"variant": "gan", "dataset": "ring-rotated", "l1_weight": 5.0}, "l1_weight: only for the pix2pix variant"),
     ({"variant": "pix2pix", "dataset": "ring-rotated", "cycle_weight": 1.0}, "cycle_weight: only for the cyclegan"),
+    # CycleGAN's nets take no z: no size, prior or truncation of one (a truncation would cut into the sources)
+    ({"variant": "cyclegan", "dataset": "ring-rotated", "truncation": 1.0}, "truncation: only for the gan, cgan"),
+    ({"variant": "cyclegan", "dataset": "ring-rotated", "z_dim": 8}, "z_dim: only for the gan, cgan"),
 ])
 def test_translation_settings_that_mean_nothing_are_refused_in_one_line(overrides, message):
     with pytest.raises(ConfigError) as err:

@@ -60,8 +60,10 @@ def sampling_fields(config: dict[str, Any]) -> dict[str, Any]:
     from engine.nets import arch_name
 
     arch = arch_name(config.get("arch", "auto"), DATASETS[config["dataset"]].modality)
+    variant = config.get("variant", "gan")
     usable = {name: spec for name, spec in FIELDS.items() if spec.metadata["group"] == "sampling"
-              and (not spec.metadata["archs"] or arch in spec.metadata["archs"])}
+              and (not spec.metadata["archs"] or arch in spec.metadata["archs"])
+              and (not spec.metadata["variants"] or variant in spec.metadata["variants"])}
     if config.get("latent", "normal") != "normal":
         usable.pop("truncation", None)  # it truncates a normal latent
     return {name: config.get(name, spec.default) for name, spec in usable.items()}

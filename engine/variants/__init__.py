@@ -45,6 +45,7 @@ class VariantEntry:
     # and truths) beside them (arrays of the samples snapshot), confusion/ and reconstructions/ snapshots; the Gallery
     # offers the views of these
     needs_pairs: bool = False  # translates between the domains of a pair data set: refused on a single domain
+    takes_noise: bool = True  # G draws a latent z (its size, prior and truncation apply); CycleGAN's nets take none
 
     @property
     def judges_x(self) -> bool:
@@ -76,7 +77,8 @@ VARIANTS: dict[str, VariantEntry] = {
     "cyclegan": VariantEntry("engine.variants.cyclegan:CycleGAN",
                              "F: X -> Y and G: Y -> X from unpaired draws, D_Y and D_X, the cycle loss "
                              "lambda (|G(F(x)) - x|_1 + |F(G(y)) - y|_1), optionally the identity loss",
-                             "Zhu et al. 2017", False, "x by its domain's D", ("translations",), needs_pairs=True),
+                             "Zhu et al. 2017", False, "x by its domain's D", ("translations",), needs_pairs=True,
+                             takes_noise=False),
 }
 
 
