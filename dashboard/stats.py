@@ -37,6 +37,9 @@ DIRECTIONS: dict[str, bool] = {
     "modes": True, "hq": True, "precision": True, "recall": True, "density": True, "coverage": True,
     "fid": False, "rkl_hq": False, "rkl_all": False, "w1": False, "jsd": False, "theory/d_err": False,
     "theory/jsd": False, "d_err": False,
+    # the translation GANs' errors against the known map, each way and round trip, and the share of kept classes
+    **{f"translation/{kind}_{way}": False for kind in ("l1", "l2") for way in ("xy", "yx", "cycle_x", "cycle_y")},
+    "translation/class_kept": True,
 }
 
 

@@ -162,9 +162,12 @@ def _chart_section(df: pd.DataFrame, groups: dict[str, list[str]], keys: list[st
         st.error(str(exc))
 
 
+FINAL_PREFIXES = ("metric", "theory", "translation")  # the evaluations' metrics: what a run ends at, compared
+
+
 def _final_table(df: pd.DataFrame, groups: dict[str, list[str]]) -> tuple[pd.DataFrame, list[str]]:
     finals = [c[len("metrics."):] for c in df.columns if c.startswith("metrics.")
-              and c[len("metrics."):].split("/")[0] in ("metric", "theory") and df[c].notna().any()]
+              and c[len("metrics."):].split("/")[0] in FINAL_PREFIXES and df[c].notna().any()]
     group_of = {r: g for g, members in groups.items() for r in members}
     runs_df = pd.DataFrame({"group": df["run_id"].map(group_of)})
     for m in finals:
