@@ -60,7 +60,7 @@ class TrainConfig:
                               "images digits (8 x 8), mnist, fashion-mnist (28 x 28) or stacked-mnist (1,000 modes); "
                               "domain pairs (a source and its image under a known map, for pix2pix and cyclegan; the "
                               "target domain to any other variant) ring-rotated, grid-scaled, moons-mirrored, "
-                              "mnist-negative, mnist-rot90.",
+                              "mnist-negative, mnist-rot90, mnist-edges.",
                       choices=DATASET_NAMES, group="data")
     n_data: int = _f(0, "Size of a fixed training set reshuffled every epoch; 0 draws fresh samples every step.",
                      lo=0, hi=10_000_000, group="data")

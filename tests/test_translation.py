@@ -81,6 +81,18 @@ def test_an_image_pair_is_the_pixel_map_of_its_source_row_for_row(name, pixel_ma
     assert not torch.allclose(unpaired.x, pixel_map(unpaired.source), atol=1e-3)
 
 
+def test_the_edges_pair_is_the_sobel_magnitude_of_its_source_by_scipy():
+    from scipy import ndimage
+
+    pair, mnist = get_dataset("mnist-edges"), get_dataset("mnist")
+    digits = mnist.train_x[:50, 0].numpy().astype(np.float64)
+    gx = np.stack([ndimage.sobel(d, axis=1, mode="constant") for d in digits])  # d/dx: along the columns
+    gy = np.stack([ndimage.sobel(d, axis=0, mode="constant") for d in digits])
+    by_scipy = np.clip(np.round(np.hypot(gx, gy) / (4 * 255) * 255), 0, 255)
+    np.testing.assert_array_equal(pair.train_x[:50, 0].numpy(), by_scipy.astype(np.uint8))
+    torch.testing.assert_close(pair.sample(8, _gen(5)).source, mnist.sample(8, _gen(5)).x)  # the same rows drawn
+
+
 def test_a_fixed_training_set_keeps_each_rows_source_with_it():
     pair = get_dataset("grid-scaled")
     stream = DataStream(pair, 16, 48, _gen(4))

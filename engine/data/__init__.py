@@ -4,7 +4,7 @@
 
 Modalities and their members: points, toy.py (ring-8 and grid-25 of toy-protocol.md, spiral, moons); images,
 images.py (digits, mnist, fashion-mnist, stacked-mnist of image-protocol.md). Domain pairs, pairs.py: a data set and
-its image under a known map (ring-rotated, grid-scaled, moons-mirrored; mnist-negative, mnist-rot90), which are the
+its image under a known map (ring-rotated, grid-scaled, moons-mirrored; mnist-negative, mnist-rot90, mnist-edges), which are the
 target domain to every reader and carry the source beside it (Batch.source) for the translation variants. A new data set is its builder in the
 file of its modality plus a row here; one whose source may be missing names the files it needs and the command that
 installs them, so that choosing it fails in one line before anything is built. The registry is read without importing torch (the
@@ -55,6 +55,7 @@ DATASETS: dict[str, DatasetEntry] = {
     "moons-mirrored": DatasetEntry("engine.data.pairs:moons_mirrored", "points", (2,), 0, source="moons"),
     "mnist-negative": DatasetEntry("engine.data.pairs:mnist_negative", "images", (1, 28, 28), 10, source="mnist"),
     "mnist-rot90": DatasetEntry("engine.data.pairs:mnist_rot90", "images", (1, 28, 28), 10, source="mnist"),
+    "mnist-edges": DatasetEntry("engine.data.pairs:mnist_edges", "images", (1, 28, 28), 10, source="mnist"),
 }
 PAIRS = tuple(name for name, entry in DATASETS.items() if entry.source)
 

@@ -10,8 +10,9 @@ every translation is known: the paired draw carries it.
   isotropic Gaussians exactly, so the target keeps an exact density and its modes (mode k of X goes to mode k of Y):
   ring-rotated (the ring turned by half the angle between modes), grid-scaled (the grid at half its size, each
   Gaussian too), moons-mirrored (the moons reflected in the vertical axis).
-- images: T is a deterministic pixel map of mnist, exactly invertible on the uint8 pixels: mnist-negative
-  (255 - pixel), mnist-rot90 (turned 90 degrees anticlockwise). The target's classifier is trained on the target
+- images: T is a deterministic pixel map of mnist: mnist-negative (255 - pixel) and mnist-rot90 (turned 90 degrees
+  anticlockwise), exactly invertible on the uint8 pixels, and mnist-edges (the Sobel gradient's magnitude), which
+  is not: its way back is known only through the pairs. The target's classifier is trained on the target
   images (its own cache key), and a translation keeps the source's class (the label every draw carries).
 """
 
@@ -114,6 +115,24 @@ def mnist_negative() -> ImagePair:
 
     return _image_pair("mnist-negative", get_dataset("mnist"), lambda px: 255 - px,
                        "mnist -> its negative (255 - pixel: white digits become black on white)")
+
+
+def sobel_edges(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, 1, H, W) -> the magnitude of the Sobel gradient, uint8, zero padding at the border; scaled so that
+    a full step across a straight edge (4 x 255, the largest one axis can give) is 255, and clipped there."""
+    kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]).view(1, 1, 3, 3)
+    x = pixels.double()
+    gx = torch.nn.functional.conv2d(x, kx.double(), padding=1)
+    gy = torch.nn.functional.conv2d(x, kx.transpose(2, 3).double(), padding=1)
+    magnitude = torch.sqrt(gx**2 + gy**2) / (4.0 * 255.0)
+    return torch.round(magnitude * 255.0).clamp(0, 255).to(torch.uint8)
+
+
+def mnist_edges() -> ImagePair:
+    from engine.data import get_dataset
+
+    return _image_pair("mnist-edges", get_dataset("mnist"), sobel_edges,
+                       "mnist -> its edges (the Sobel gradient's magnitude: outlines of the strokes)")
 
 
 def mnist_rot90() -> ImagePair:
