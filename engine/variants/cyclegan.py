@@ -86,14 +86,13 @@ class CycleGAN(Unconditional):
     def latent_for(self, real: Batch, generator, device) -> Latent:
         half = len(real.x) // 2
         g_in = torch.cat([led(FORWARD, real.source[:half]), led(BACKWARD, real.source[half:])])
-        return Latent(g_in, g_in[:, :0], source=real.source)
+        return Latent(g_in, g_in[:, :0], source=real.source)  # no noise: z is empty
 
     def latent(self, n: int, generator, device, balanced: bool = False) -> Latent:
         """n paired draws, all to translate X -> Y (the evaluation's fixed sources, with truths and classes)."""
-        batch = self.dataset.sample(n, generator)
-        source = batch.source.to(device)
-        return Latent(led(FORWARD, source), source[:, :0].flatten(1), y=None if batch.y is None else batch.y.to(device),
-                      source=source, truth=batch.x.to(device))
+        batch = self.dataset.sample(n, generator).to(device)
+        g_in = led(FORWARD, batch.source)
+        return Latent(g_in, g_in[:, :0], y=batch.y, source=batch.source, truth=batch.x)
 
     def g_extra(self, fake, latent: Latent, D, G, batch: Batch, d_input, samples: Tensor) -> Tensor:
         half = len(samples) // 2

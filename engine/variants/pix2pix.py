@@ -43,10 +43,9 @@ class Pix2Pix(Unconditional):
         return G, SourcedD(D)
 
     def _latent_of(self, batch: Batch, generator: torch.Generator | None, device: torch.device) -> Latent:
-        source = batch.source.to(device)
-        z = sample_latent(len(source), self.cfg, generator, device)
-        return Latent(torch.cat([z, source.flatten(1)], 1), z, y=None if batch.y is None else batch.y.to(device),
-                      source=source, truth=batch.x.to(device))
+        batch = batch.to(device)
+        z = sample_latent(len(batch.source), self.cfg, generator, device)
+        return Latent(torch.cat([z, batch.source.flatten(1)], 1), z, y=batch.y, source=batch.source, truth=batch.x)
 
     def latent_for(self, real: Batch, generator, device) -> Latent:
         return self._latent_of(real, generator, device)
