@@ -702,7 +702,8 @@ def cursor_curves_figure(series: Sequence[Mapping[str, Any]], cursor_step: float
 # emoji show as empty boxes on machines without an emoji font.
 BADGE_DOT = "\u25cf"
 HEALTH_COLORS: dict[str, str] = {"healthy": "#1a9850", "mode_collapse": "#e66100", "d_overpowers": "#b58900",
-                                 "oscillating": "#7b3294", "stalled": "#4575b4", "blurry": "#8c564b", "diverged": "#d7191c", "lost": "#555555"}
+                                 "oscillating": "#7b3294", "stalled": "#4575b4", "blurry": "#8c564b",
+                                 "unfaithful": "#c51b7d", "diverged": "#d7191c", "lost": "#555555"}
 STATUS_COLORS: dict[str, str] = {"queued": "#7f7f7f", "running": "#2166ac", "finished": "#1a9850", "failed": "#d7191c",
                                  "killed": "#e66100"}
 UNKNOWN_BADGE_COLOR = "#9e9e9e"

@@ -33,7 +33,13 @@ its step range, at least the last 5 points (all of them when fewer).
    toy-protocol.md). G has found where the modes are, or some of them, but most of its samples fall between
    them; the mode count alone would call such a run a success. Checked after the dynamics rules, which name a
    cause where one shows; at the first evaluations of any run it fires too, and truly so.
-7. healthy: none of the above. For the BCE losses the reason quotes the equilibrium signs: loss/d near
+7. unfaithful, with `translation/class_kept` logged (a translation GAN on a domain pair with classes): the last share
+   of held-out translations whose class is their source's is below 1/2, where the pair's known map keeps nearly
+   all (the target's classifier, or 3 sigma on points). G's outputs may look like the target domain in every other
+   metric (CycleGAN on ring-rotated covers every mode with its cycles closed while sending each point to the wrong
+   one), but they are not translations of their sources. Checked after blurry: a G whose outputs are not yet in
+   the target domain is that first.
+8. healthy: none of the above. For the BCE losses the reason quotes the equilibrium signs: loss/d near
    log 4 = 1.386 and D outputs near 1/2.
 
 The training loop labels a run at every evaluation. When these rules change, `python -m engine.health RUN_ID ...`
@@ -51,13 +57,14 @@ import numpy as np
 from engine.losses import LOSSES
 from engine.metrics import HQ_SIGMAS
 
-LABELS = ("healthy", "mode_collapse", "d_overpowers", "diverged", "oscillating", "stalled", "blurry")
+LABELS = ("healthy", "mode_collapse", "d_overpowers", "diverged", "oscillating", "stalled", "blurry", "unfaithful")
 WINDOW_FRACTION = 0.2  # the last window: this share of a series' step range...
 WINDOW_MIN_POINTS = 5  # ...and at least this many points
 EXPLODED = 1e6  # a loss this large on toy data has diverged even if still finite
 MODES_FRACTION = 0.5  # collapse below this share of the K modes...
 HQ_FEW_MODES = 50.0  # ...when lost from the peak, or with at least this HQ % (good samples, few modes)
 RECALL_LOW = 0.2
+KEPT_FRACTION = 0.5  # a translation GAN that keeps its sources' classes less often than this is unfaithful
 PRECISION_OK = 0.5
 RECALL_PEAK = 0.4
 D_REAL_HIGH = 0.9
@@ -167,6 +174,17 @@ def _blurry(history: History) -> str | None:
             "most samples fall between the modes")
 
 
+def _unfaithful(history: History) -> str | None:
+    kept = _last(history, "translation/class_kept")
+    if kept is None or not math.isfinite(kept) or kept >= KEPT_FRACTION:
+        return None
+    error = _last(history, "translation/l2_xy")
+    return (f"{100 * kept:.0f} % of held-out translations keep their source's class (under "
+            f"{100 * KEPT_FRACTION:.0f} %)"
+            + (f", {error:.3g} from their truths on average" if error is not None else "")
+            + ": G's outputs may look like the target domain, but they are not the translations of their sources")
+
+
 def oscillation(history: History) -> float | None:
     """The swing statistic of rule 4 for loss/g, or None with fewer than WINDOW_MIN_POINTS points."""
     steps, values = _window(history, "loss/g")
@@ -220,6 +238,9 @@ def classify(history: History, loss: str, n_modes: int | None) -> tuple[str, str
     reason = _blurry(history)
     if reason:
         return "blurry", reason
+    reason = _unfaithful(history)
+    if reason:
+        return "unfaithful", reason
     return "healthy", _equilibrium(history, loss)
 
 
