@@ -248,8 +248,9 @@ def render() -> None:
     st.title("Runs")
     notice = st.session_state.pop(NOTICE, None)
     st.session_state[SHOWN_NOTICE] = notice
+    slot = st.empty()  # always there, shown or not: the elements below keep their places when the notice goes
     if notice:
-        st.success(notice)
+        slot.success(notice)
     try:
         f = _filters()
         active = not data.active_runs().empty
