@@ -34,7 +34,8 @@ from engine.data import DATASETS
 peaks = {{}}
 for name in PRESETS:
     own = PRESETS[name]["set"].get("dataset", "ring")
-    for dataset in (("ring", "grid") if DATASETS[own].modality == "points" else (own,)):
+    single = DATASETS[own].modality == "points" and not DATASETS[own].source  # a translation keeps its pair
+    for dataset in (("ring", "grid") if single else (own,)):
         try:
             Trainer(build_config(name, {{"dataset": dataset}}), torch.device("cpu")).evaluate()
         except (MemoryError, RuntimeError) as exc:
