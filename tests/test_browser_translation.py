@@ -9,11 +9,8 @@ the dashboard and drives Debian's chromium through Playwright. Screenshots under
 
 from __future__ import annotations
 
-import os
-
 import pytest
-from support import (REPO, idle, needs_chromium, no_traceback, open_browser, server_log_problems, store_env,
-                     streamlit_server, train_tracked)
+from support import dashboard_on, idle, needs_chromium, no_traceback, open_browser, store_env, train_tracked
 from test_browser_images import _choose, _pictures, _wait_captions
 from test_browser_variants import FIGURES_JS
 
@@ -31,11 +28,8 @@ def server(tmp_path_factory):
         runs = [train_tracked("pix2pix-ring", "pix2pix ring", POINTS),
                 train_tracked("cyclegan-ring", "cyclegan ring", POINTS),
                 train_tracked("cyclegan-mnist", "cyclegan mnist", IMAGES)]
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PYTHONPATH": str(REPO)}
-    env.pop("GANBOARD_READONLY", None)
-    with streamlit_server(tmp, env) as url:
+    with dashboard_on(tmp, uri) as url:
         yield url, runs
-    assert server_log_problems(tmp / "streamlit.log") == []
 
 
 def test_translations_show_input_translation_and_truth_both_ways_under_the_one_slider(server, tmp_path):

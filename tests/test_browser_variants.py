@@ -8,11 +8,8 @@ Debian's chromium through Playwright. Screenshots under the test's tmp_path.
 
 from __future__ import annotations
 
-import os
-
 import pytest
-from support import (REPO, idle, needs_chromium, no_traceback, open_browser, server_log_problems, store_env,
-                     streamlit_server, train_tracked)
+from support import dashboard_on, idle, needs_chromium, no_traceback, open_browser, store_env, train_tracked
 from test_browser_images import _choose, _wait_captions
 
 pytest.importorskip("playwright.sync_api")
@@ -30,11 +27,8 @@ def server(tmp_path_factory):
     with store_env(tmp) as uri:
         runs = [train_tracked("cgan", "cgan grid", TINY), train_tracked("infogan", "infogan grid", TINY),
                 train_tracked("ali", "ali ring", TINY)]
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PYTHONPATH": str(REPO)}
-    env.pop("GANBOARD_READONLY", None)
-    with streamlit_server(tmp, env) as url:
+    with dashboard_on(tmp, uri) as url:
         yield url, runs
-    assert server_log_problems(tmp / "streamlit.log") == []
 
 
 def test_variant_views_follow_the_one_slider(server, tmp_path):
