@@ -103,17 +103,19 @@ class ImagePair(ImageSet):
         return Batch(target.x, target.y, self.scale(self.source_heldout_x[:len(target.x)]))
 
 
-def _image_pair(name: str, source: ImageSet, pixel_map: Callable[[torch.Tensor], torch.Tensor],
+def _image_pair(name: str, source_name: str, pixel_map: Callable[[torch.Tensor], torch.Tensor],
                 description: str) -> ImagePair:
+    """The pair of the registry's data set `source_name` and its pixels under `pixel_map`, row for row."""
+    from engine.data import get_dataset  # the registry builds (and keeps) the source; it imports this module
+
+    source: ImageSet = get_dataset(source_name)
     return ImagePair(name, description, pixel_map(source.train_x), source.train_y, pixel_map(source.heldout_x),
                      source.heldout_y, source.max_value, source.n_classes, source.sizes,
                      source_train_x=source.train_x, source_heldout_x=source.heldout_x)
 
 
 def mnist_negative() -> ImagePair:
-    from engine.data import get_dataset
-
-    return _image_pair("mnist-negative", get_dataset("mnist"), lambda px: 255 - px,
+    return _image_pair("mnist-negative", "mnist", lambda px: 255 - px,
                        "mnist -> its negative (255 - pixel: white digits become black on white)")
 
 
@@ -129,14 +131,10 @@ def sobel_edges(pixels: torch.Tensor) -> torch.Tensor:
 
 
 def mnist_edges() -> ImagePair:
-    from engine.data import get_dataset
-
-    return _image_pair("mnist-edges", get_dataset("mnist"), sobel_edges,
+    return _image_pair("mnist-edges", "mnist", sobel_edges,
                        "mnist -> its edges (the Sobel gradient's magnitude: outlines of the strokes)")
 
 
 def mnist_rot90() -> ImagePair:
-    from engine.data import get_dataset
-
-    return _image_pair("mnist-rot90", get_dataset("mnist"), lambda px: torch.rot90(px, 1, dims=(2, 3)).contiguous(),
+    return _image_pair("mnist-rot90", "mnist", lambda px: torch.rot90(px, 1, dims=(2, 3)).contiguous(),
                        "mnist -> mnist turned 90 degrees anticlockwise")
